@@ -1,0 +1,12 @@
+//! One module per docker command (or family of commands).
+
+pub mod exec;
+pub mod images;
+pub mod info;
+pub mod inspect;
+pub mod lifecycle;
+pub mod load;
+pub mod logs;
+pub mod ps;
+pub mod run;
+pub mod version;
