@@ -10,6 +10,24 @@ pub use containerd_client;
 /// `google.protobuf.Empty` as prost maps it.
 pub type Empty = ();
 
+/// The only value a client may put in a task's or exec's `stdin`, `stdout`
+/// or `stderr` field: "connect this stream to the gateway's relay". An empty
+/// field means the stream is not connected (/dev/null). Anything else — a
+/// host path, `binary://`, `file://` — is refused (boundary rule 4); the
+/// gateway replaces the marker with FIFOs it created itself.
+pub const STDIO_RELAY: &str = "berth-relay";
+
+/// Container and spec annotation keys berth's CLI and gateway agree on.
+pub mod labels {
+    /// The docker-style container name (without the leading slash).
+    pub const NAME: &str = "berth.name";
+    /// The image reference as the user typed it (`busybox`).
+    pub const IMAGE: &str = "berth.image";
+    /// Spec annotation: `none` asks for a private, empty network namespace
+    /// instead of the sandbox's (docker's `--network none`).
+    pub const NETWORK: &str = "berth.network";
+}
+
 pub mod berth {
     pub mod v1 {
         tonic::include_proto!("berth.v1");
