@@ -1,0 +1,59 @@
+# berth — the two commands a newcomer needs are `make demo` and `make test`.
+# Both run as root on a fresh Debian machine of this kind: they install what
+# is missing, build, start the local sandbox stack and stop what they started.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+STACK := fixtures/stack
+
+.PHONY: all deps build unit-test integration-test test demo stack-up stack-down sandbox status bench lint clean
+
+all: build
+
+deps:
+	$(STACK)/install-deps.sh
+
+build: deps
+	$(CARGO) build --release --workspace --locked
+
+unit-test: build
+	$(CARGO) test --release --workspace --locked --lib --bins
+
+# The integration tests drive the real daemons of the stack; they fail
+# loudly when it is missing.
+integration-test:
+	$(CARGO) test --release --locked -p berth --test '*'
+
+# The stack is always taken down again, whether the tests pass or not.
+test: unit-test
+	@set -u; status=0; \
+	$(STACK)/up.sh || status=$$?; \
+	if [ $$status -eq 0 ]; then $(MAKE) --no-print-directory integration-test || status=$$?; fi; \
+	$(STACK)/down.sh || true; \
+	exit $$status
+
+demo: build
+	$(STACK)/up.sh
+	$(STACK)/demo.sh
+
+stack-up: build
+	$(STACK)/up.sh
+
+stack-down:
+	$(STACK)/down.sh
+
+sandbox:
+	$(STACK)/sandbox
+
+status:
+	$(STACK)/status.sh
+
+bench: build
+	fixtures/bench/run.sh
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+
+clean: stack-down
+	$(CARGO) clean
