@@ -1,15 +1,389 @@
-//! PLACEHOLDER interface, owned by the policy helper: the versioned,
-//! documented input document the Rego policies see.
-#![allow(dead_code)]
+//! The input document the Rego policies see (`input` in `policies/`).
+//!
+//! It is berth's own, versioned schema — never a raw protobuf message or a
+//! client's JSON. Admission computes every fact here in Rust (capabilities
+//! per set, namespaces with paths, bind-mount sources resolved without
+//! following symlinks…), so the policies only compare facts. Every field is
+//! always present: an absent optional value is `null`, an empty list `[]`, so
+//! a rule can never be skipped because a key is missing.
+//!
+//! Schema, version 1 (`input.version == 1`):
+//!
+//! ```text
+//! input
+//! ├─ version   1
+//! ├─ method    "containers.create" | "containers.update" | "tasks.create"
+//! │            | "tasks.exec" | any other served method ("images.list", …)
+//! ├─ object    id of the object the request names (container id, image name…)
+//! ├─ sandbox   { namespace, snapshotter, netns_path, volume_roots: [path] }
+//! └─ request   one of, by `kind`:
+//!    ├─ "container_create"
+//!    │    id, image, snapshotter, labels: [key], extensions: [key],
+//!    │    sandbox_field: string (Container.sandbox), runtime: { name, options: bool },
+//!    │    annotations: [key], network_mode: "sandbox" | "none" | other value of
+//!    │      the `berth.network` annotation,
+//!    │    root: { path, readonly },
+//!    │    process: Process (below),
+//!    │    mounts: [ { destination, type, source, options: [string],
+//!    │               bind: null | { source_absolute, source_normalized,
+//!    │                              under_volume_root, exists, through_symlink,
+//!    │                              resolved } } ],
+//!    │    hooks: [kind with at least one hook, e.g. "prestart"],
+//!    │    linux: { namespaces: [ { type, path } ]  (path "" when none),
+//!    │             devices: [ { path, type, major, minor } ],
+//!    │             device_rules: ["c 1:3 rwm", …]  (allow rules of resources.devices),
+//!    │             seccomp: bool, sysctl: [key], masked_paths, readonly_paths,
+//!    │             id_mappings: bool, mount_label, rootfs_propagation,
+//!    │             pids_limit: null | int, unified: [key], cpu_realtime: bool }
+//!    ├─ "container_update"
+//!    │    id, paths: [field mask path], label_keys: [key the update writes or deletes]
+//!    ├─ "task_create"
+//!    │    container_id, stdio: Stdio, rootfs: int (count), checkpoint: bool,
+//!    │    options: bool, runtime_path
+//!    ├─ "task_exec"
+//!    │    container_id, exec_id, stdio: Stdio, process: Process,
+//!    │    container_capabilities: [cap]  (bounding set of the container)
+//!    └─ "generic"  (no fields)
+//!
+//! Process = { cwd, terminal, user: { uid, gid, additional_gids },
+//!             env_names: [name], capabilities: { bounding, effective,
+//!             inheritable, permitted, ambient: [ "CAP_…" ] },
+//!             no_new_privileges: null | bool, apparmor_profile, selinux_label,
+//!             oom_score_adj: null | int, rlimits: [ { type, hard, soft } ] }
+//! Stdio   = { stdin, stdout, stderr: { value, kind: "none" | "relay" | "path" | "uri" } }
+//! ```
+//!
+//! Lists of names are sorted, so equal requests give equal documents.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize)]
+/// Bump when a field changes meaning or disappears; the policies check it.
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PolicyInput {
-    /// Schema version of this document.
+    /// Schema version of this document ([`VERSION`]).
     pub version: u32,
     /// e.g. "containers.create", "tasks.exec", "namespaces.create".
     pub method: String,
-    pub sandbox: serde_json::Value,
-    pub request: serde_json::Value,
+    /// The id or name of the object the request is about ("" when none).
+    pub object: String,
+    pub sandbox: SandboxFacts,
+    pub request: Request,
+}
+
+impl PolicyInput {
+    pub fn new(method: &str, object: &str, sandbox: SandboxFacts, request: Request) -> Self {
+        Self { version: VERSION, method: method.into(), object: object.into(), sandbox, request }
+    }
+}
+
+/// What the gateway's configuration says about the sandbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxFacts {
+    pub namespace: String,
+    pub snapshotter: String,
+    pub netns_path: String,
+    pub volume_roots: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Request {
+    ContainerCreate(ContainerCreate),
+    ContainerUpdate(ContainerUpdate),
+    TaskCreate(TaskCreate),
+    TaskExec(TaskExec),
+    Generic,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerCreate {
+    pub id: String,
+    pub image: String,
+    /// As requested; empty means containerd's default.
+    pub snapshotter: String,
+    /// Container label keys.
+    pub labels: Vec<String>,
+    /// Keys of `Container.extensions`.
+    pub extensions: Vec<String>,
+    /// `Container.sandbox` (a sandbox API id); berth never sets it.
+    pub sandbox_field: String,
+    pub runtime: RuntimeFacts,
+    /// Spec annotation keys.
+    pub annotations: Vec<String>,
+    /// "sandbox" unless the `berth.network` annotation says otherwise.
+    pub network_mode: String,
+    pub root: RootFacts,
+    pub process: ProcessFacts,
+    pub mounts: Vec<MountFacts>,
+    /// Hook kinds with at least one hook ("prestart", "createRuntime"…).
+    pub hooks: Vec<String>,
+    pub linux: LinuxFacts,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeFacts {
+    pub name: String,
+    /// Whether `runtime.options` was given at all.
+    pub options: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootFacts {
+    pub path: String,
+    pub readonly: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessFacts {
+    pub cwd: String,
+    pub terminal: bool,
+    pub user: UserFacts,
+    /// Names of the environment variables (values are not shown to policy).
+    pub env_names: Vec<String>,
+    pub capabilities: CapabilityFacts,
+    pub no_new_privileges: Option<bool>,
+    pub apparmor_profile: Option<String>,
+    pub selinux_label: Option<String>,
+    pub oom_score_adj: Option<i32>,
+    pub rlimits: Vec<RlimitFacts>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserFacts {
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+}
+
+/// Capability names as `CAP_…`, sorted, per set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapabilityFacts {
+    pub bounding: Vec<String>,
+    pub effective: Vec<String>,
+    pub inheritable: Vec<String>,
+    pub permitted: Vec<String>,
+    pub ambient: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RlimitFacts {
+    /// e.g. "RLIMIT_NOFILE".
+    #[serde(rename = "type")]
+    pub typ: String,
+    pub hard: u64,
+    pub soft: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MountFacts {
+    pub destination: String,
+    /// "" when absent.
+    #[serde(rename = "type")]
+    pub typ: String,
+    /// "" when absent.
+    pub source: String,
+    pub options: Vec<String>,
+    /// Present when runc would treat the mount as a bind mount: type `bind`
+    /// or a `bind`/`rbind` option, whatever the type says.
+    pub bind: Option<BindFacts>,
+}
+
+/// Facts about a bind mount's host source, computed by the gateway without
+/// following symlinks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindFacts {
+    pub source_absolute: bool,
+    /// No `.` or `..` components.
+    pub source_normalized: bool,
+    /// Lexically below (or equal to) one of `sandbox.volume_roots`.
+    pub under_volume_root: bool,
+    /// Every component below the volume root exists (only checked when
+    /// under a volume root).
+    pub exists: bool,
+    /// A component below the volume root is a symlink.
+    pub through_symlink: bool,
+    /// The host path the gateway would mount ("" unless all checks hold).
+    pub resolved: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinuxFacts {
+    pub namespaces: Vec<NamespaceFacts>,
+    pub devices: Vec<DeviceFacts>,
+    /// Allow rules of `resources.devices`, as "c 1:3 rwm" (`*` for any number).
+    pub device_rules: Vec<String>,
+    /// Whether the client's spec has a seccomp profile (the gateway replaces
+    /// it with its own either way; absence is how `--privileged` shows).
+    pub seccomp: bool,
+    pub sysctl: Vec<String>,
+    pub masked_paths: Vec<String>,
+    pub readonly_paths: Vec<String>,
+    /// uidMappings or gidMappings given.
+    pub id_mappings: bool,
+    pub mount_label: String,
+    pub rootfs_propagation: String,
+    pub pids_limit: Option<i64>,
+    /// Keys of `resources.unified`.
+    pub unified: Vec<String>,
+    /// cpu.realtimeRuntime or realtimePeriod given.
+    pub cpu_realtime: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamespaceFacts {
+    /// "pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time".
+    #[serde(rename = "type")]
+    pub typ: String,
+    /// "" when the runtime creates a new namespace.
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceFacts {
+    pub path: String,
+    #[serde(rename = "type")]
+    pub typ: String,
+    pub major: i64,
+    pub minor: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerUpdate {
+    pub id: String,
+    /// The field mask; `["labels"]` when the client sent none (the gateway
+    /// only ever forwards label changes).
+    pub paths: Vec<String>,
+    /// Label keys the update writes or deletes.
+    pub label_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskCreate {
+    pub container_id: String,
+    pub stdio: StdioFacts,
+    /// Number of client-supplied rootfs mounts.
+    pub rootfs: usize,
+    pub checkpoint: bool,
+    pub options: bool,
+    pub runtime_path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskExec {
+    pub container_id: String,
+    pub exec_id: String,
+    pub stdio: StdioFacts,
+    pub process: ProcessFacts,
+    /// The container's bounding set, as stored in containerd.
+    pub container_capabilities: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StdioFacts {
+    pub stdin: StreamFacts,
+    pub stdout: StreamFacts,
+    pub stderr: StreamFacts,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamFacts {
+    pub value: String,
+    /// "none" (empty), "relay" (`berth_proto::STDIO_RELAY`), "uri" (has a
+    /// scheme, e.g. `binary://`, `file://`) or "path" (anything else).
+    pub kind: String,
+}
+
+impl StreamFacts {
+    pub fn classify(value: &str) -> Self {
+        let kind = if value.is_empty() {
+            "none"
+        } else if value == berth_proto::STDIO_RELAY {
+            "relay"
+        } else if value.contains("://") || value.contains(':') && !value.starts_with('/') {
+            "uri"
+        } else {
+            "path"
+        };
+        Self { value: value.to_string(), kind: kind.to_string() }
+    }
+}
+
+impl StdioFacts {
+    pub fn new(stdin: &str, stdout: &str, stderr: &str) -> Self {
+        Self {
+            stdin: StreamFacts::classify(stdin),
+            stdout: StreamFacts::classify(stdout),
+            stderr: StreamFacts::classify(stderr),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_are_classified() {
+        for (value, kind) in [
+            ("", "none"),
+            (berth_proto::STDIO_RELAY, "relay"),
+            ("/tmp/out", "path"),
+            ("relative/file", "path"),
+            ("binary:///usr/bin/logger?x=1", "uri"),
+            ("file:///etc/shadow", "uri"),
+            ("fifo:x", "uri"),
+        ] {
+            assert_eq!(StreamFacts::classify(value).kind, kind, "{value}");
+        }
+    }
+
+    #[test]
+    fn generic_request_round_trips() {
+        let input = PolicyInput::new(
+            "images.list",
+            "",
+            SandboxFacts {
+                namespace: "ns".into(),
+                snapshotter: "overlayfs".into(),
+                netns_path: "/run/netns/x".into(),
+                volume_roots: vec![],
+            },
+            Request::Generic,
+        );
+        let json = serde_json::to_value(&input).unwrap();
+        assert_eq!(json["request"], serde_json::json!({"kind": "generic"}));
+        let back: PolicyInput = serde_json::from_value(json).unwrap();
+        assert_eq!(back, input);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_when_reading_back() {
+        let json = serde_json::json!({
+            "version": 1, "method": "m", "object": "", "extra": true,
+            "sandbox": {"namespace": "", "snapshotter": "", "netns_path": "", "volume_roots": []},
+            "request": {"kind": "generic"}
+        });
+        assert!(serde_json::from_value::<PolicyInput>(json).is_err());
+    }
 }

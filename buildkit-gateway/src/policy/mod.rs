@@ -1,12 +1,22 @@
-//! PLACEHOLDER interface, owned by the policy helper: regorus engine loading
-//! `policies/` once at start-up, cloned per decision.
-#![allow(dead_code, unused_variables)]
+//! The Rego policy engine: every `.rego` file and `data.json` under the
+//! policy directory, loaded once at start-up with regorus and cloned per
+//! decision.
+//!
+//! A method `area.verb` is decided by the package `berth.area.verb` when the
+//! policies define one, else by `berth.generic`. Each package has
+//! `default allow := false`, `deny contains reason if …` and allows only when
+//! nothing denies. An evaluation error, an undefined or a non-boolean `allow`
+//! is a deny.
 
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
 pub mod input;
 
 pub use input::PolicyInput;
+
+/// Package deciding every method without a package of its own.
+pub const GENERIC_PACKAGE: &str = "data.berth.generic";
 
 /// The outcome of one policy evaluation. Error, undefined or non-boolean
 /// results are a deny.
@@ -15,17 +25,266 @@ pub struct Decision {
     pub allow: bool,
     /// Why, in user-facing words (empty when allowed).
     pub reasons: Vec<String>,
+    /// Internal failure detail for the audit log, never shown to the user.
+    pub error: Option<String>,
 }
 
-pub struct PolicyEngine {}
+impl Decision {
+    fn failed(error: String) -> Self {
+        Self { allow: false, reasons: vec!["policy evaluation failed".into()], error: Some(error) }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("reading policy directory {0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("loading policy {0}: {1}")]
+    Parse(PathBuf, String),
+    #[error("policy directory {0} has no package berth.generic")]
+    NoGeneric(PathBuf),
+    #[error("policy package {0} fails to evaluate: {1}")]
+    Broken(String, String),
+}
+
+#[derive(Clone)]
+pub struct PolicyEngine {
+    engine: regorus::Engine,
+    /// Loaded packages, e.g. "data.berth.containers.create".
+    packages: BTreeSet<String>,
+}
+
+impl std::fmt::Debug for PolicyEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyEngine").field("packages", &self.packages).finish()
+    }
+}
 
 impl PolicyEngine {
-    /// Loads every `.rego` file and `data.json` from `dir`; fails on a parse error.
-    pub fn load(dir: &Path) -> anyhow::Result<Self> {
-        anyhow::bail!("policy engine not written yet")
+    /// Loads every `.rego` file and `data.json` under `dir` (recursively, in
+    /// name order); fails on a parse error or a package that cannot be
+    /// evaluated, so a broken policy stops the gateway from starting.
+    pub fn load(dir: &Path) -> Result<Self, PolicyError> {
+        let mut files = Vec::new();
+        collect(dir, &mut files)?;
+        files.sort();
+
+        let mut engine = regorus::Engine::new();
+        let mut packages = BTreeSet::new();
+        for path in &files {
+            let text = std::fs::read_to_string(path).map_err(|e| PolicyError::Io(path.clone(), e))?;
+            let parse = |e: anyhow::Error| PolicyError::Parse(path.clone(), e.to_string());
+            if path.extension().is_some_and(|e| e == "rego") {
+                let name = path.display().to_string();
+                packages.insert(engine.add_policy(name, text).map_err(parse)?);
+            } else {
+                engine.add_data_json(&text).map_err(parse)?;
+            }
+        }
+        if !packages.contains(GENERIC_PACKAGE) {
+            return Err(PolicyError::NoGeneric(dir.to_path_buf()));
+        }
+        let policy = Self { engine, packages };
+        // Evaluate each package once without input: a reference to a missing
+        // function or a type error surfaces here rather than on a request.
+        for package in policy.deciding_packages() {
+            let mut probe = policy.engine.clone();
+            for rule in ["allow", "deny"] {
+                probe
+                    .eval_rule(format!("{package}.{rule}"))
+                    .map_err(|e| PolicyError::Broken(package.clone(), e.to_string()))?;
+            }
+        }
+        Ok(policy)
+    }
+
+    /// Packages that decide methods (not helper libraries).
+    fn deciding_packages(&self) -> impl Iterator<Item = &String> {
+        self.packages.iter().filter(|p| !p.starts_with("data.berth.lib"))
+    }
+
+    /// The package deciding `method`.
+    pub fn package_for(&self, method: &str) -> String {
+        let own = format!("data.berth.{method}");
+        let valid = !method.is_empty() && method.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+        if valid && !own.starts_with("data.berth.lib") && self.packages.contains(&own) {
+            own
+        } else {
+            GENERIC_PACKAGE.to_string()
+        }
     }
 
     pub fn decide(&self, input: &PolicyInput) -> Decision {
-        Decision { allow: false, reasons: vec!["policy engine not written yet".into()] }
+        let package = self.package_for(&input.method);
+        let value = match serde_json::to_value(input)
+            .and_then(<regorus::Value as serde::Deserialize>::deserialize)
+        {
+            Ok(v) => v,
+            Err(e) => return Decision::failed(format!("encoding input: {e}")),
+        };
+        let mut engine = self.engine.clone();
+        engine.set_input(value);
+
+        let allow = match engine.eval_rule(format!("{package}.allow")) {
+            Ok(v) => v,
+            Err(e) => return Decision::failed(format!("{package}.allow: {e}")),
+        };
+        if allow == regorus::Value::Bool(true) {
+            return Decision { allow: true, reasons: vec![], error: None };
+        }
+        let error = match allow {
+            regorus::Value::Bool(false) => None,
+            other => Some(format!("{package}.allow is {other:?}, not a boolean")),
+        };
+        let mut reasons = match engine.eval_rule(format!("{package}.deny")) {
+            Ok(regorus::Value::Set(set)) => {
+                set.iter().filter_map(|r| r.as_string().ok().map(|s| s.to_string())).collect()
+            }
+            Ok(regorus::Value::Undefined) => vec![],
+            Ok(other) => return Decision::failed(format!("{package}.deny is {other:?}, not a set")),
+            Err(e) => return Decision::failed(format!("{package}.deny: {e}")),
+        };
+        if let Some(error) = error {
+            return Decision::failed(error);
+        }
+        if reasons.is_empty() {
+            reasons.push(format!("no policy rule allows {}", input.method));
+        }
+        Decision { allow: false, reasons, error: None }
+    }
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), PolicyError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| PolicyError::Io(dir.to_path_buf(), e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| PolicyError::Io(dir.to_path_buf(), e))?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(|e| PolicyError::Io(path.clone(), e))?;
+        if kind.is_dir() {
+            collect(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "rego")
+            || path.file_name().is_some_and(|n| n == "data.json")
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod golden;
+#[cfg(test)]
+pub(crate) mod testutil;
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::tempdir;
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn generic_input(method: &str) -> PolicyInput {
+        PolicyInput::new(
+            method,
+            "x",
+            input::SandboxFacts {
+                namespace: "ns".into(),
+                snapshotter: "overlayfs".into(),
+                netns_path: "/run/netns/ns".into(),
+                volume_roots: vec![],
+            },
+            input::Request::Generic,
+        )
+    }
+
+    const GENERIC: &str = r#"package berth.generic
+default allow := false
+allow if count(deny) == 0
+deny contains "namespace writes are not allowed" if input.method == "namespaces.create"
+"#;
+
+    #[test]
+    fn load_fails_on_parse_error() {
+        let dir = tempdir();
+        write(dir.path(), "generic.rego", GENERIC);
+        write(dir.path(), "broken/x.rego", "package berth.x\nallow if {");
+        let err = PolicyEngine::load(dir.path()).unwrap_err();
+        assert!(matches!(err, PolicyError::Parse(..)), "{err}");
+    }
+
+    #[test]
+    fn load_fails_on_bad_data_json() {
+        let dir = tempdir();
+        write(dir.path(), "generic.rego", GENERIC);
+        write(dir.path(), "data.json", "{");
+        assert!(matches!(PolicyEngine::load(dir.path()), Err(PolicyError::Parse(..))));
+    }
+
+    #[test]
+    fn load_requires_the_generic_package() {
+        let dir = tempdir();
+        write(dir.path(), "a.rego", "package berth.a.b\ndefault allow := false\n");
+        assert!(matches!(PolicyEngine::load(dir.path()), Err(PolicyError::NoGeneric(_))));
+    }
+
+    #[test]
+    fn load_fails_on_a_package_that_cannot_evaluate() {
+        let dir = tempdir();
+        write(dir.path(), "generic.rego", GENERIC);
+        write(dir.path(), "x.rego", "package berth.x.y\nallow := no_such_function(1)\ndeny := set()\n");
+        assert!(PolicyEngine::load(dir.path()).is_err());
+    }
+
+    #[test]
+    fn decisions_default_to_deny() {
+        let dir = tempdir();
+        write(dir.path(), "generic.rego", GENERIC);
+        // allow is a string, not a boolean.
+        write(dir.path(), "s.rego", "package berth.s.string\nallow := \"yes\"\ndeny := set()\n");
+        // no allow rule matches and nothing denies.
+        write(dir.path(), "u.rego", "package berth.u.undefined\ndefault allow := false\ndeny := set()\n");
+        // evaluation error at request time (division by zero on input).
+        write(
+            dir.path(),
+            "e.rego",
+            "package berth.e.error\ndefault allow := false\nallow if 1 / count(input.object) > 100\ndeny := set()\n",
+        );
+        let engine = PolicyEngine::load(dir.path()).unwrap();
+
+        let d = engine.decide(&generic_input("images.list"));
+        assert_eq!(d, Decision { allow: true, reasons: vec![], error: None });
+
+        let d = engine.decide(&generic_input("namespaces.create"));
+        assert!(!d.allow);
+        assert_eq!(d.reasons, vec!["namespace writes are not allowed".to_string()]);
+
+        let d = engine.decide(&generic_input("s.string"));
+        assert!(!d.allow && d.error.is_some(), "{d:?}");
+
+        let d = engine.decide(&generic_input("u.undefined"));
+        assert_eq!(d.reasons, vec!["no policy rule allows u.undefined".to_string()]);
+
+        let mut input = generic_input("e.error");
+        input.object = String::new();
+        let d = engine.decide(&input);
+        assert!(!d.allow, "{d:?}");
+    }
+
+    #[test]
+    fn methods_route_to_their_own_package_or_generic() {
+        let dir = tempdir();
+        write(dir.path(), "generic.rego", GENERIC);
+        write(dir.path(), "c.rego", "package berth.containers.create\ndefault allow := false\ndeny := set()\n");
+        write(dir.path(), "l.rego", "package berth.lib.helpers\nx := 1\n");
+        let engine = PolicyEngine::load(dir.path()).unwrap();
+        assert_eq!(engine.package_for("containers.create"), "data.berth.containers.create");
+        assert_eq!(engine.package_for("containers.delete"), GENERIC_PACKAGE);
+        assert_eq!(engine.package_for("lib.helpers"), GENERIC_PACKAGE);
+        assert_eq!(engine.package_for("containers[\"create\"]"), GENERIC_PACKAGE);
+        assert_eq!(engine.package_for(""), GENERIC_PACKAGE);
     }
 }

@@ -1,0 +1,59 @@
+//! `containerd.services.leases.v1.Leases`: forwarded (leases only protect
+//! the sandbox's own content from garbage collection).
+
+use std::sync::Arc;
+
+use berth_proto::containerd::leases::leases_server;
+use berth_proto::Empty;
+use containerd_client::services::v1 as api;
+use tonic::Request;
+
+use super::{method, reply, Method, Reply};
+use crate::audit::Peer;
+use crate::error::Result;
+use crate::server::Ctx;
+
+const CREATE: Method = method!("containerd.services.leases.v1.Leases", "Create", "leases.create");
+const DELETE: Method = method!("containerd.services.leases.v1.Leases", "Delete", "leases.delete");
+const LIST: Method = method!("containerd.services.leases.v1.Leases", "List", "leases.list");
+
+pub struct Leases(pub Arc<Ctx>);
+
+#[tonic::async_trait]
+impl leases_server::Leases for Leases {
+    async fn create(&self, req: Request<api::CreateRequest>) -> Reply<api::CreateResponse> {
+        let peer = Peer::of(&req);
+        reply(self.create(peer, req.into_inner()).await)
+    }
+
+    async fn delete(&self, req: Request<api::DeleteRequest>) -> Reply<Empty> {
+        let peer = Peer::of(&req);
+        reply(self.delete(peer, req.into_inner()).await)
+    }
+
+    async fn list(&self, req: Request<api::ListRequest>) -> Reply<api::ListResponse> {
+        let peer = Peer::of(&req);
+        reply(self.list(peer, req.into_inner()).await)
+    }
+}
+
+impl Leases {
+    async fn create(&self, peer: Peer, req: api::CreateRequest) -> Result<api::CreateResponse> {
+        let ctx = &self.0;
+        ctx.decide(peer, &CREATE, &req.id)?;
+        Ok(ctx.up.leases().create(ctx.up.request(req)).await?.into_inner())
+    }
+
+    async fn delete(&self, peer: Peer, req: api::DeleteRequest) -> Result<Empty> {
+        let ctx = &self.0;
+        ctx.decide(peer, &DELETE, &req.id)?;
+        ctx.up.leases().delete(ctx.up.request(req)).await?;
+        Ok(())
+    }
+
+    async fn list(&self, peer: Peer, req: api::ListRequest) -> Result<api::ListResponse> {
+        let ctx = &self.0;
+        ctx.decide(peer, &LIST, "")?;
+        Ok(ctx.up.leases().list(ctx.up.request(req)).await?.into_inner())
+    }
+}

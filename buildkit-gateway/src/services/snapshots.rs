@@ -1,0 +1,112 @@
+//! `containerd.services.snapshots.v1.Snapshots`: only the sandbox's
+//! snapshotter, and never a mount: Prepare's mounts are host paths, so the
+//! client gets none (boundary rule 2; Snapshots.Mounts is not served — the
+//! gateway computes a task's rootfs itself).
+
+use std::sync::Arc;
+
+use berth_proto::containerd::snapshots::snapshots_server;
+use berth_proto::Empty;
+use containerd_client::services::v1::snapshots as api;
+use tonic::Request;
+
+use super::{method, relay_stream, reply, BoxStream, Method, Reply};
+use crate::audit::Peer;
+use crate::error::Result;
+use crate::server::Ctx;
+
+const PREPARE: Method = method!("containerd.services.snapshots.v1.Snapshots", "Prepare", "snapshots.prepare");
+const REMOVE: Method = method!("containerd.services.snapshots.v1.Snapshots", "Remove", "snapshots.remove");
+const STAT: Method = method!("containerd.services.snapshots.v1.Snapshots", "Stat", "snapshots.stat");
+const LIST: Method = method!("containerd.services.snapshots.v1.Snapshots", "List", "snapshots.list");
+const USAGE: Method = method!("containerd.services.snapshots.v1.Snapshots", "Usage", "snapshots.usage");
+
+/// The gateway's rule name when it refuses another snapshotter.
+const RULE_SNAPSHOTTER: &str = "snapshots.snapshotter";
+
+pub struct Snapshots(pub Arc<Ctx>);
+
+#[tonic::async_trait]
+impl snapshots_server::Snapshots for Snapshots {
+    async fn prepare(&self, req: Request<api::PrepareSnapshotRequest>) -> Reply<api::PrepareSnapshotResponse> {
+        let peer = Peer::of(&req);
+        reply(self.prepare(peer, req.into_inner()).await)
+    }
+
+    async fn remove(&self, req: Request<api::RemoveSnapshotRequest>) -> Reply<Empty> {
+        let peer = Peer::of(&req);
+        reply(self.remove(peer, req.into_inner()).await)
+    }
+
+    async fn stat(&self, req: Request<api::StatSnapshotRequest>) -> Reply<api::StatSnapshotResponse> {
+        let peer = Peer::of(&req);
+        reply(self.stat(peer, req.into_inner()).await)
+    }
+
+    type ListStream = BoxStream<api::ListSnapshotsResponse>;
+
+    async fn list(&self, req: Request<api::ListSnapshotsRequest>) -> Reply<Self::ListStream> {
+        let peer = Peer::of(&req);
+        reply(self.list(peer, req.into_inner()).await)
+    }
+
+    async fn usage(&self, req: Request<api::UsageRequest>) -> Reply<api::UsageResponse> {
+        let peer = Peer::of(&req);
+        reply(self.usage(peer, req.into_inner()).await)
+    }
+}
+
+impl Snapshots {
+    /// The snapshotter to use: the sandbox's, whether named or left empty.
+    fn snapshotter(&self, peer: Peer, m: &Method, object: &str, asked: &str) -> Result<String> {
+        let ctx = &self.0;
+        let ours = &ctx.sb.snapshotter;
+        if asked.is_empty() || asked == ours {
+            return Ok(ours.clone());
+        }
+        Err(ctx.refuse(
+            peer,
+            m,
+            object,
+            RULE_SNAPSHOTTER,
+            format!("refusing snapshotter {asked}: the sandbox uses {ours} (rule {RULE_SNAPSHOTTER})"),
+        ))
+    }
+
+    async fn prepare(&self, peer: Peer, mut req: api::PrepareSnapshotRequest) -> Result<api::PrepareSnapshotResponse> {
+        let ctx = &self.0;
+        req.snapshotter = self.snapshotter(peer, &PREPARE, &req.key, &req.snapshotter)?;
+        ctx.decide(peer, &PREPARE, &req.key)?;
+        ctx.up.snapshots().prepare(ctx.up.request(req)).await?;
+        Ok(api::PrepareSnapshotResponse { mounts: Vec::new() })
+    }
+
+    async fn remove(&self, peer: Peer, mut req: api::RemoveSnapshotRequest) -> Result<Empty> {
+        let ctx = &self.0;
+        req.snapshotter = self.snapshotter(peer, &REMOVE, &req.key, &req.snapshotter)?;
+        ctx.decide(peer, &REMOVE, &req.key)?;
+        ctx.up.snapshots().remove(ctx.up.request(req)).await?;
+        Ok(())
+    }
+
+    async fn stat(&self, peer: Peer, mut req: api::StatSnapshotRequest) -> Result<api::StatSnapshotResponse> {
+        let ctx = &self.0;
+        req.snapshotter = self.snapshotter(peer, &STAT, &req.key, &req.snapshotter)?;
+        ctx.decide(peer, &STAT, &req.key)?;
+        Ok(ctx.up.snapshots().stat(ctx.up.request(req)).await?.into_inner())
+    }
+
+    async fn list(&self, peer: Peer, mut req: api::ListSnapshotsRequest) -> Result<BoxStream<api::ListSnapshotsResponse>> {
+        let ctx = &self.0;
+        req.snapshotter = self.snapshotter(peer, &LIST, "", &req.snapshotter)?;
+        ctx.decide(peer, &LIST, "")?;
+        Ok(relay_stream(ctx.up.snapshots().list(ctx.up.request(req)).await?.into_inner()))
+    }
+
+    async fn usage(&self, peer: Peer, mut req: api::UsageRequest) -> Result<api::UsageResponse> {
+        let ctx = &self.0;
+        req.snapshotter = self.snapshotter(peer, &USAGE, &req.key, &req.snapshotter)?;
+        ctx.decide(peer, &USAGE, &req.key)?;
+        Ok(ctx.up.snapshots().usage(ctx.up.request(req)).await?.into_inner())
+    }
+}

@@ -1,0 +1,146 @@
+//! The FIFOs between the gateway and containerd's runc shim.
+//!
+//! What the shim does with them (containerd `pkg/process/io.go` copyPipes,
+//! `init.go`/`exec.go` openStdin), and why the gateway opens them as it does:
+//!
+//! * stdout/stderr: the shim opens the write end (a blocking open, so it waits
+//!   for a reader) and also a read end it never reads from, only to keep its
+//!   writes from failing when our reader goes away. It closes both once the
+//!   process's output ended. A non-blocking reader with no writer sees EOF, so
+//!   before the shim connects the gateway holds a *placeholder* O_RDWR
+//!   descriptor on each output FIFO; it is dropped once the call that makes
+//!   the shim open its ends (Tasks.Create for the init process, Tasks.Start
+//!   for an exec) returned, and from then on EOF means the output ended.
+//!   Opening O_RDWR never blocks on Linux, so nothing waits on a thread.
+//! * stdin: the shim opens a read end and a write end of its own (the latter
+//!   is what Tasks.CloseIO closes). The gateway opens its end O_RDWR so the
+//!   open neither blocks nor fails with ENXIO before the shim is there, and
+//!   bytes written early wait in the pipe.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::Path;
+
+use nix::sys::stat::Mode;
+use tokio::net::unix::pipe;
+
+/// Creates a FIFO only its owner (root) can open.
+pub fn make(path: &Path) -> io::Result<()> {
+    nix::unistd::mkfifo(path, Mode::S_IRUSR | Mode::S_IWUSR).map_err(io::Error::from)
+}
+
+pub fn is_fifo(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).map(|m| m.file_type().is_fifo()).unwrap_or(false)
+}
+
+/// Keeps a FIFO's reader from seeing EOF until the shim connected.
+pub fn placeholder(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+}
+
+/// The gateway's read end of an output FIFO. Never blocks.
+pub fn reader(path: &Path) -> io::Result<pipe::Receiver> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)?;
+    pipe::Receiver::from_file(file)
+}
+
+/// The gateway's write end of a stdin FIFO, opened O_RDWR (see above).
+pub fn stdin_writer(path: &Path) -> io::Result<pipe::Sender> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)?;
+    pipe::Sender::from_file(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn tempdir() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("berth-fifo-test-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn fifos_are_owner_only() {
+        let dir = tempdir();
+        let p = dir.join("stdout");
+        make(&p).unwrap();
+        assert!(is_fifo(&p));
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "mode {mode:o}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// The shim's behaviour: blocking write-open, a spare read end, write,
+    /// close. The gateway must see all bytes and then EOF, and must not see
+    /// EOF while the shim has not connected yet.
+    #[tokio::test]
+    async fn placeholder_holds_eof_until_the_writer_came_and_went() {
+        let dir = tempdir();
+        let p = dir.join("stdout");
+        make(&p).unwrap();
+        let hold = placeholder(&p).unwrap();
+        let mut rx = reader(&p).unwrap();
+
+        // No writer yet: a read must wait, not return EOF.
+        let mut buf = [0u8; 16];
+        let early = tokio::time::timeout(std::time::Duration::from_millis(100), rx.read(&mut buf)).await;
+        assert!(early.is_err(), "reader saw {early:?} before any writer");
+
+        let path = p.clone();
+        let shim = std::thread::spawn(move || {
+            let mut w = OpenOptions::new().write(true).open(&path).unwrap();
+            let _spare = File::open(&path).unwrap();
+            w.write_all(b"hello ").unwrap();
+            w.write_all(b"world").unwrap();
+        });
+        shim.join().unwrap();
+        // The shim connected and left again; now the placeholder goes.
+        drop(hold);
+
+        let mut got = Vec::new();
+        rx.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"hello world");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn stdin_writer_opens_before_any_reader_and_keeps_early_bytes() {
+        let dir = tempdir();
+        let p = dir.join("stdin");
+        make(&p).unwrap();
+        let mut tx = stdin_writer(&p).unwrap();
+        tx.write_all(b"early\n").await.unwrap();
+
+        let path = p.clone();
+        let (opened_tx, opened) = std::sync::mpsc::channel();
+        let shim = std::thread::spawn(move || {
+            let mut r = File::open(&path).unwrap();
+            opened_tx.send(()).unwrap();
+            let mut s = String::new();
+            io::Read::read_to_string(&mut r, &mut s).unwrap();
+            s
+        });
+        // The gateway closes its end only once the shim's reader is there
+        // (the relay waits for Tasks.Start for that reason).
+        opened.recv().unwrap();
+        drop(tx);
+        assert_eq!(shim.join().unwrap(), "early\n");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
