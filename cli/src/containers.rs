@@ -1,5 +1,658 @@
-//! PLACEHOLDER: to be written by its owner (see architecture/work-split.md).
-#![allow(dead_code, unused_imports, unused_variables)]
+//! The sandbox's containers as docker shows them.
+//!
+//! A berth container is a containerd container (spec, snapshot, labels) plus
+//! at most one task. docker keeps more than the OCI spec says (the command as
+//! typed, `--rm`, the stop signal, …); berth records that as JSON in the
+//! `berth.config` label at create time, and the start time in
+//! `berth.started-at` when a task starts. Everything else (state, exit code,
+//! finish time) is read from the task.
 
-/// docker-shaped `inspect` JSON of a container, by name, ID or unique ID prefix.
-pub async fn inspect_json(gw: &crate::client::Gateway, name: &str) -> crate::error::Result<serde_json::Value> { Err(crate::error::CliError::daemon("containers::inspect_json not written yet")) }
+mod inspect;
+pub mod names;
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use containerd_client::services::v1 as api;
+use containerd_client::services::v1::containers_client::ContainersClient;
+use containerd_client::services::v1::snapshots::snapshots_client::SnapshotsClient;
+use containerd_client::services::v1::tasks_client::TasksClient;
+use containerd_client::types::v1::{Process, Status};
+use serde::{Deserialize, Serialize};
+use tonic::transport::Channel;
+use tonic::Code;
+
+use crate::client::Gateway;
+use crate::error::{CliError, Result};
+
+pub use inspect::inspect_json;
+
+/// Labels berth's CLI keeps on a container besides the shared ones in
+/// `berth_proto::labels`. User labels may not use the `berth.` prefix.
+pub mod label {
+    pub use berth_proto::labels::{IMAGE, NAME, NETWORK};
+    /// JSON of [`super::Record`].
+    pub const CONFIG: &str = "berth.config";
+    /// RFC 3339 time the current task was started.
+    pub const STARTED_AT: &str = "berth.started-at";
+    /// Prefix reserved for berth's own labels.
+    pub const RESERVED_PREFIX: &str = "berth.";
+}
+
+/// The snapshotter every container uses (the gateway pins it too).
+pub const SNAPSHOTTER: &str = "overlayfs";
+/// The runtime every container uses (boundary rule 3).
+pub const RUNTIME: &str = "io.containerd.runc.v2";
+/// containerd's type URL for a JSON OCI runtime spec.
+pub const SPEC_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
+/// containerd's type URL for a JSON OCI process spec (Tasks.Exec).
+pub const PROCESS_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Process";
+/// containerd refuses a label whose key and value together exceed this.
+pub const MAX_LABEL_SIZE: usize = 4096;
+
+/// What docker keeps in a container's config that the OCI spec does not
+/// say, recorded in the `berth.config` label. Fields default so that a
+/// record written by an older berth still reads.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Record {
+    /// Digest of the image config at create time (docker's `Image`).
+    pub image_id: String,
+    /// How many leading process args came from the entrypoint.
+    pub entrypoint_len: usize,
+    /// `-u` as typed, or the image's `User`.
+    pub user: String,
+    /// `-w` as typed, or the image's `WorkingDir`.
+    pub working_dir: String,
+    pub open_stdin: bool,
+    pub stdin_once: bool,
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
+    pub auto_remove: bool,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<i64>,
+    /// docker's NetworkMode: `bridge` (berth's default network), `host` or `none`.
+    pub network_mode: String,
+    pub binds: Vec<String>,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub privileged: bool,
+    pub security_opt: Vec<String>,
+    pub pid_mode: String,
+    pub ipc_mode: String,
+    pub uts_mode: String,
+    pub runtime: String,
+    pub memory: i64,
+    pub nano_cpus: i64,
+    pub pids_limit: Option<i64>,
+    pub read_only: bool,
+    pub devices: Vec<String>,
+}
+
+/// A container of the sandbox, decoded from containerd's record.
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub id: String,
+    /// docker name without the leading slash.
+    pub name: String,
+    /// The image as the user typed it.
+    pub image: String,
+    /// The image's full name in containerd.
+    pub image_name: String,
+    pub created: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    /// The user's labels (berth's own removed).
+    pub labels: BTreeMap<String, String>,
+    pub record: Record,
+    /// The OCI spec as stored (after the gateway's hardening).
+    pub spec: serde_json::Value,
+    pub snapshotter: String,
+    pub snapshot_key: String,
+    pub runtime: String,
+}
+
+impl Container {
+    pub fn from_api(c: api::Container) -> Self {
+        let mut labels: BTreeMap<String, String> = c.labels.into_iter().collect();
+        let name = labels.remove(label::NAME).unwrap_or_else(|| c.id.chars().take(12).collect());
+        let image = labels.remove(label::IMAGE).unwrap_or_else(|| c.image.clone());
+        let record = labels
+            .remove(label::CONFIG)
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default();
+        let started_at = labels
+            .remove(label::STARTED_AT)
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&Utc));
+        labels.retain(|k, _| !k.starts_with(label::RESERVED_PREFIX));
+        let spec = c
+            .spec
+            .as_ref()
+            .and_then(|any| serde_json::from_slice(&any.value).ok())
+            .unwrap_or(serde_json::Value::Null);
+        Self {
+            name,
+            image,
+            image_name: c.image,
+            created: c.created_at.as_ref().and_then(timestamp),
+            started_at,
+            labels,
+            record,
+            spec,
+            snapshotter: c.snapshotter,
+            snapshot_key: c.snapshot_key,
+            runtime: c.runtime.map(|r| r.name).unwrap_or_default(),
+            id: c.id,
+        }
+    }
+
+    /// The init process's args (entrypoint followed by command).
+    pub fn args(&self) -> Vec<String> {
+        string_list(&self.spec["process"]["args"])
+    }
+
+    pub fn tty(&self) -> bool {
+        self.spec["process"]["terminal"].as_bool().unwrap_or(false)
+    }
+
+    /// docker's list `Command`: path and args joined by spaces.
+    pub fn command_line(&self) -> String {
+        self.args().join(" ")
+    }
+
+    /// Signal `docker stop` sends first.
+    pub fn stop_signal(&self) -> u32 {
+        self.record
+            .stop_signal
+            .as_deref()
+            .and_then(parse_signal)
+            .unwrap_or(libc::SIGTERM as u32)
+    }
+}
+
+/// A string array of a JSON value; missing or malformed is empty.
+pub fn string_list(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+/// docker's view of a container's state, from its task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    /// No task, or a task that was never started.
+    Created,
+    Running { pid: u32 },
+    Paused { pid: u32 },
+    Exited { code: u32, finished: Option<DateTime<Utc>> },
+}
+
+impl State {
+    pub fn from_task(task: Option<&Process>) -> Self {
+        let Some(t) = task else { return State::Created };
+        match Status::try_from(t.status).unwrap_or(Status::Unknown) {
+            Status::Running => State::Running { pid: t.pid },
+            Status::Paused | Status::Pausing => State::Paused { pid: t.pid },
+            Status::Stopped => State::Exited {
+                code: t.exit_status,
+                finished: t.exited_at.as_ref().and_then(timestamp),
+            },
+            Status::Created | Status::Unknown => State::Created,
+        }
+    }
+
+    /// Running or paused: the container's processes exist.
+    pub fn is_running(&self) -> bool {
+        matches!(self, State::Running { .. } | State::Paused { .. })
+    }
+
+    /// docker's `State.Status` and ps `State` word.
+    pub fn word(&self) -> &'static str {
+        match self {
+            State::Created => "created",
+            State::Running { .. } => "running",
+            State::Paused { .. } => "paused",
+            State::Exited { .. } => "exited",
+        }
+    }
+
+    /// docker's ps STATUS column (its daemon's `State.String()`).
+    pub fn describe(&self, started: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+        let since = |t: Option<DateTime<Utc>>| human_duration(now - t.unwrap_or(now));
+        match self {
+            State::Created => "Created".to_string(),
+            State::Running { .. } => format!("Up {}", since(started)),
+            State::Paused { .. } => format!("Up {} (Paused)", since(started)),
+            State::Exited { code, finished } => format!("Exited ({code}) {} ago", since(*finished)),
+        }
+    }
+}
+
+/// docker's `units.HumanDuration`: "Less than a second", "1 second",
+/// "About a minute", "3 hours", "2 weeks", …
+pub fn human_duration(d: chrono::Duration) -> String {
+    let seconds = d.num_seconds();
+    if seconds < 1 {
+        return "Less than a second".to_string();
+    }
+    if seconds == 1 {
+        return "1 second".to_string();
+    }
+    if seconds < 60 {
+        return format!("{seconds} seconds");
+    }
+    let minutes = d.num_minutes();
+    if minutes == 1 {
+        return "About a minute".to_string();
+    }
+    if minutes < 60 {
+        return format!("{minutes} minutes");
+    }
+    // Hours are rounded to the nearest, as go-units does.
+    let hours = (d.num_milliseconds() as f64 / 3_600_000.0 + 0.5) as i64;
+    if hours == 1 {
+        "About an hour".to_string()
+    } else if hours < 48 {
+        format!("{hours} hours")
+    } else if hours < 24 * 7 * 2 {
+        format!("{} days", hours / 24)
+    } else if hours < 24 * 30 * 2 {
+        format!("{} weeks", hours / 24 / 7)
+    } else if hours < 24 * 365 * 2 {
+        format!("{} months", hours / 24 / 30)
+    } else {
+        format!("{} years", d.num_hours() / 24 / 365)
+    }
+}
+
+/// Converts a protobuf timestamp; containerd's zero time (year 1) is `None`.
+pub fn timestamp(t: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
+    if t.seconds <= 0 {
+        return None;
+    }
+    DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32)
+}
+
+/// Go's JSON form of a `time.Time` (RFC 3339 with trailing zeros of the
+/// fraction trimmed); `None` is Go's zero time, as docker prints it.
+pub fn go_time(t: Option<DateTime<Utc>>) -> String {
+    let Some(t) = t else { return "0001-01-01T00:00:00Z".to_string() };
+    let frac = format!("{:09}", t.timestamp_subsec_nanos());
+    let frac = frac.trim_end_matches('0');
+    let dot = if frac.is_empty() { "" } else { "." };
+    format!("{}{dot}{frac}Z", t.format("%Y-%m-%dT%H:%M:%S"))
+}
+
+/// Linux signal numbers by name, for `kill -s`, `stop -s` and `--stop-signal`.
+const SIGNALS: &[(&str, u32)] = &[
+    ("HUP", 1),
+    ("INT", 2),
+    ("QUIT", 3),
+    ("ILL", 4),
+    ("TRAP", 5),
+    ("ABRT", 6),
+    ("IOT", 6),
+    ("BUS", 7),
+    ("FPE", 8),
+    ("KILL", 9),
+    ("USR1", 10),
+    ("SEGV", 11),
+    ("USR2", 12),
+    ("PIPE", 13),
+    ("ALRM", 14),
+    ("TERM", 15),
+    ("STKFLT", 16),
+    ("CHLD", 17),
+    ("CONT", 18),
+    ("STOP", 19),
+    ("TSTP", 20),
+    ("TTIN", 21),
+    ("TTOU", 22),
+    ("URG", 23),
+    ("XCPU", 24),
+    ("XFSZ", 25),
+    ("VTALRM", 26),
+    ("PROF", 27),
+    ("WINCH", 28),
+    ("IO", 29),
+    ("POLL", 29),
+    ("PWR", 30),
+    ("SYS", 31),
+];
+
+const SIGRTMIN: u32 = 34;
+const SIGRTMAX: u32 = 64;
+
+/// Parses a signal as docker does: a number, or a name with or without
+/// `SIG`, in any case, including `RTMIN+n` / `RTMAX-n`.
+pub fn parse_signal(s: &str) -> Option<u32> {
+    if let Ok(n) = s.parse::<u32>() {
+        return (1..=SIGRTMAX).contains(&n).then_some(n);
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Some(n) = SIGNALS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v) {
+        return Some(n);
+    }
+    let rt = |base: u32, off: &str, sign: i64| -> Option<u32> {
+        let off: i64 = if off.is_empty() { 0 } else { off.parse().ok()? };
+        let n = base as i64 + sign * off;
+        (SIGRTMIN as i64..=SIGRTMAX as i64).contains(&n).then_some(n as u32)
+    };
+    if let Some(rest) = name.strip_prefix("RTMIN") {
+        return rt(SIGRTMIN, rest.strip_prefix('+').unwrap_or(rest), 1);
+    }
+    if let Some(rest) = name.strip_prefix("RTMAX") {
+        return rt(SIGRTMAX, rest.strip_prefix('-').unwrap_or(rest), -1);
+    }
+    None
+}
+
+pub fn containers_api(gw: &Gateway) -> ContainersClient<Channel> {
+    ContainersClient::new(gw.channel.clone())
+}
+
+pub fn tasks_api(gw: &Gateway) -> TasksClient<Channel> {
+    TasksClient::new(gw.channel.clone())
+}
+
+pub fn snapshots_api(gw: &Gateway) -> SnapshotsClient<Channel> {
+    SnapshotsClient::new(gw.channel.clone())
+}
+
+/// `Error response from daemon: <message>`: how docker words anything its
+/// daemon (here: the gateway) refused or failed.
+pub fn daemon_message(status: &tonic::Status) -> String {
+    let msg = status.message().trim();
+    if msg.is_empty() {
+        format!("Error response from daemon: {}", status.code().description())
+    } else {
+        format!("Error response from daemon: {msg}")
+    }
+}
+
+/// A gateway failure as docker's non-run commands report it (exit 1).
+pub fn daemon_error(status: &tonic::Status) -> CliError {
+    CliError::general(daemon_message(status))
+}
+
+pub fn no_such_container(key: &str) -> CliError {
+    CliError::general(format!("Error response from daemon: No such container: {key}"))
+}
+
+/// Every container of the sandbox, newest first (docker's ps order).
+pub async fn list(gw: &Gateway) -> Result<Vec<Container>> {
+    let reply = containers_api(gw)
+        .list(api::ListContainersRequest { filters: vec![] })
+        .await
+        .map_err(|s| daemon_error(&s))?
+        .into_inner();
+    let mut all: Vec<Container> = reply.containers.into_iter().map(Container::from_api).collect();
+    all.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
+    Ok(all)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lookup<'a> {
+    Found(&'a Container),
+    Missing,
+    Ambiguous,
+}
+
+/// docker's resolution of a container reference: full ID, then exact
+/// name (with or without its slash), then unique ID prefix.
+pub fn select<'a>(all: &'a [Container], key: &str) -> Lookup<'a> {
+    if key.is_empty() {
+        return Lookup::Missing;
+    }
+    if let Some(c) = all.iter().find(|c| c.id == key) {
+        return Lookup::Found(c);
+    }
+    let name = key.strip_prefix('/').unwrap_or(key);
+    if let Some(c) = all.iter().find(|c| c.name == name) {
+        return Lookup::Found(c);
+    }
+    let mut prefixed = all.iter().filter(|c| c.id.starts_with(key));
+    match (prefixed.next(), prefixed.next()) {
+        (Some(c), None) => Lookup::Found(c),
+        (Some(_), Some(_)) => Lookup::Ambiguous,
+        _ => Lookup::Missing,
+    }
+}
+
+/// Finds one container by name, ID or unique ID prefix.
+pub async fn find(gw: &Gateway, key: &str) -> Result<Container> {
+    let all = list(gw).await?;
+    resolve(&all, key).cloned()
+}
+
+/// [`select`] with docker's errors.
+pub fn resolve<'a>(all: &'a [Container], key: &str) -> Result<&'a Container> {
+    match select(all, key) {
+        Lookup::Found(c) => Ok(c),
+        Lookup::Missing => Err(no_such_container(key)),
+        Lookup::Ambiguous => Err(CliError::general(format!(
+            "Error response from daemon: multiple IDs found with provided prefix: {key}"
+        ))),
+    }
+}
+
+/// The container's init process, if it has a task.
+pub async fn task(gw: &Gateway, id: &str) -> Result<Option<Process>> {
+    let req = api::GetRequest { container_id: id.to_string(), exec_id: String::new() };
+    match tasks_api(gw).get(req).await {
+        Ok(r) => Ok(r.into_inner().process),
+        Err(s) if s.code() == Code::NotFound => Ok(None),
+        Err(s) => Err(daemon_error(&s)),
+    }
+}
+
+/// Every task of the sandbox by container ID.
+pub async fn tasks(gw: &Gateway) -> Result<HashMap<String, Process>> {
+    let reply = tasks_api(gw)
+        .list(api::ListTasksRequest { filter: String::new() })
+        .await
+        .map_err(|s| daemon_error(&s))?
+        .into_inner();
+    Ok(reply.tasks.into_iter().map(|p| (p.container_id.clone(), p)).collect())
+}
+
+pub async fn state(gw: &Gateway, id: &str) -> Result<State> {
+    Ok(State::from_task(task(gw, id).await?.as_ref()))
+}
+
+/// Sends a signal to a process (the init process when `exec_id` is empty).
+pub async fn kill(gw: &Gateway, id: &str, exec_id: &str, signal: u32) -> Result<(), tonic::Status> {
+    let req = api::KillRequest {
+        container_id: id.to_string(),
+        exec_id: exec_id.to_string(),
+        signal,
+        all: false,
+    };
+    tasks_api(gw).kill(req).await.map(|_| ())
+}
+
+/// Waits for a process to exit and returns its status.
+pub async fn wait(gw: &Gateway, id: &str, exec_id: &str) -> Result<u32, tonic::Status> {
+    let req = api::WaitRequest { container_id: id.to_string(), exec_id: exec_id.to_string() };
+    Ok(tasks_api(gw).wait(req).await?.into_inner().exit_status)
+}
+
+/// Deletes a stopped (or never started) task; a missing task is fine.
+pub async fn delete_task(gw: &Gateway, id: &str) -> Result<(), tonic::Status> {
+    match tasks_api(gw).delete(api::DeleteTaskRequest { container_id: id.to_string() }).await {
+        Ok(_) => Ok(()),
+        Err(s) if s.code() == Code::NotFound => Ok(()),
+        Err(s) => Err(s),
+    }
+}
+
+/// Removes a snapshot; a missing one is fine.
+pub async fn remove_snapshot(gw: &Gateway, snapshotter: &str, key: &str) -> Result<(), tonic::Status> {
+    let req = api::snapshots::RemoveSnapshotRequest { snapshotter: snapshotter.to_string(), key: key.to_string() };
+    match snapshots_api(gw).remove(req).await {
+        Ok(_) => Ok(()),
+        Err(s) if s.code() == Code::NotFound => Ok(()),
+        Err(s) => Err(s),
+    }
+}
+
+/// Removes a container that is not running: its task, the container record
+/// and its snapshot, so nothing is left behind.
+pub async fn remove(gw: &Gateway, id: &str, snapshotter: &str, snapshot_key: &str) -> Result<(), tonic::Status> {
+    delete_task(gw, id).await?;
+    match containers_api(gw).delete(api::DeleteContainerRequest { id: id.to_string() }).await {
+        Ok(_) => {}
+        Err(s) if s.code() == Code::NotFound => {}
+        Err(s) => return Err(s),
+    }
+    if !snapshot_key.is_empty() {
+        let snapshotter = if snapshotter.is_empty() { SNAPSHOTTER } else { snapshotter };
+        remove_snapshot(gw, snapshotter, snapshot_key).await?;
+    }
+    Ok(())
+}
+
+/// Records when the container's current task started (docker's StartedAt),
+/// which containerd does not keep.
+pub async fn record_start(gw: &Gateway, id: &str, at: DateTime<Utc>) -> Result<(), tonic::Status> {
+    let container = api::Container {
+        id: id.to_string(),
+        labels: HashMap::from([(label::STARTED_AT.to_string(), at.to_rfc3339())]),
+        ..Default::default()
+    };
+    let req = api::UpdateContainerRequest {
+        container: Some(container),
+        update_mask: Some(prost_types::FieldMask { paths: vec![format!("labels.{}", label::STARTED_AT)] }),
+    };
+    containers_api(gw).update(req).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[test]
+    fn human_durations_match_go_units() {
+        let cases = [
+            (Duration::milliseconds(450), "Less than a second"),
+            (Duration::seconds(1), "1 second"),
+            (Duration::seconds(47), "47 seconds"),
+            (Duration::seconds(60), "About a minute"),
+            (Duration::minutes(3), "3 minutes"),
+            (Duration::minutes(35) + Duration::seconds(40), "35 minutes"),
+            (Duration::hours(1), "About an hour"),
+            (Duration::hours(1) + Duration::minutes(29), "About an hour"),
+            (Duration::hours(1) + Duration::minutes(31), "2 hours"),
+            (Duration::hours(3) + Duration::minutes(59), "4 hours"),
+            (Duration::hours(24), "24 hours"),
+            (Duration::hours(36), "36 hours"),
+            (Duration::days(2), "2 days"),
+            (Duration::days(13) + Duration::hours(5), "13 days"),
+            (Duration::weeks(2), "2 weeks"),
+            (Duration::days(30), "4 weeks"),
+            (Duration::days(44), "6 weeks"),
+            (Duration::days(60), "2 months"),
+            (Duration::days(97), "3 months"),
+            (Duration::days(720), "24 months"),
+            (Duration::days(734), "2 years"),
+            (Duration::days(3 * 365 + 60), "3 years"),
+        ];
+        for (d, want) in cases {
+            assert_eq!(human_duration(d), want, "{d:?}");
+        }
+    }
+
+    #[test]
+    fn status_words_match_docker() {
+        let now = Utc::now();
+        let started = Some(now - Duration::seconds(3));
+        assert_eq!(State::Created.describe(None, now), "Created");
+        assert_eq!(State::Running { pid: 1 }.describe(started, now), "Up 3 seconds");
+        assert_eq!(State::Paused { pid: 1 }.describe(started, now), "Up 3 seconds (Paused)");
+        let exited = State::Exited { code: 2, finished: Some(now - Duration::minutes(2)) };
+        assert_eq!(exited.describe(started, now), "Exited (2) 2 minutes ago");
+        let just = State::Exited { code: 0, finished: Some(now) };
+        assert_eq!(just.describe(started, now), "Exited (0) Less than a second ago");
+    }
+
+    #[test]
+    fn task_status_maps_to_state() {
+        let p = |status: Status, code: u32| Process { status: status as i32, pid: 7, exit_status: code, ..Default::default() };
+        assert_eq!(State::from_task(None), State::Created);
+        assert_eq!(State::from_task(Some(&p(Status::Created, 0))), State::Created);
+        assert_eq!(State::from_task(Some(&p(Status::Running, 0))), State::Running { pid: 7 });
+        assert_eq!(State::from_task(Some(&p(Status::Pausing, 0))), State::Paused { pid: 7 });
+        assert_eq!(
+            State::from_task(Some(&p(Status::Stopped, 3))),
+            State::Exited { code: 3, finished: None }
+        );
+    }
+
+    #[test]
+    fn signals_parse_like_docker() {
+        assert_eq!(parse_signal("KILL"), Some(9));
+        assert_eq!(parse_signal("sigterm"), Some(15));
+        assert_eq!(parse_signal("SIGUSR1"), Some(10));
+        assert_eq!(parse_signal("9"), Some(9));
+        assert_eq!(parse_signal("RTMIN+2"), Some(36));
+        assert_eq!(parse_signal("SIGRTMAX-1"), Some(63));
+        assert_eq!(parse_signal("0"), None);
+        assert_eq!(parse_signal("65"), None);
+        assert_eq!(parse_signal("FOO"), None);
+    }
+
+    #[test]
+    fn go_time_trims_the_fraction() {
+        let t = DateTime::from_timestamp(1_700_000_000, 120_000_000).unwrap();
+        assert_eq!(go_time(Some(t)), "2023-11-14T22:13:20.12Z");
+        let t = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        assert_eq!(go_time(Some(t)), "2023-11-14T22:13:20Z");
+        assert_eq!(go_time(None), "0001-01-01T00:00:00Z");
+    }
+
+    fn container(id: &str, name: &str) -> Container {
+        Container::from_api(api::Container {
+            id: id.to_string(),
+            labels: HashMap::from([(label::NAME.to_string(), name.to_string())]),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn lookup_prefers_id_then_name_then_prefix() {
+        let all = vec![container("abc123", "web"), container("abd456", "abc"), container("fff", "db")];
+        assert_eq!(select(&all, "abc123"), Lookup::Found(&all[0]));
+        // An exact name wins over an ID prefix, as in docker.
+        assert_eq!(select(&all, "abc"), Lookup::Found(&all[1]));
+        assert_eq!(select(&all, "/web"), Lookup::Found(&all[0]));
+        assert_eq!(select(&all, "ab"), Lookup::Ambiguous);
+        assert_eq!(select(&all, "ff"), Lookup::Found(&all[2]));
+        assert_eq!(select(&all, "zz"), Lookup::Missing);
+        assert_eq!(select(&all, ""), Lookup::Missing);
+    }
+
+    #[test]
+    fn berth_labels_are_decoded_and_hidden() {
+        let record = Record { user: "1000".into(), auto_remove: true, ..Default::default() };
+        let c = Container::from_api(api::Container {
+            id: "0123456789abcdef".into(),
+            image: "docker.io/library/busybox:latest".into(),
+            labels: HashMap::from([
+                (label::IMAGE.to_string(), "busybox".to_string()),
+                (label::CONFIG.to_string(), serde_json::to_string(&record).unwrap()),
+                (label::STARTED_AT.to_string(), "2024-01-02T03:04:05Z".to_string()),
+                ("berth.other".to_string(), "x".to_string()),
+                ("app".to_string(), "web".to_string()),
+            ]),
+            ..Default::default()
+        });
+        assert_eq!(c.name, "0123456789ab");
+        assert_eq!(c.image, "busybox");
+        assert_eq!(c.record, record);
+        assert_eq!(c.started_at.unwrap().to_rfc3339(), "2024-01-02T03:04:05+00:00");
+        assert_eq!(c.labels, BTreeMap::from([("app".to_string(), "web".to_string())]));
+    }
+}

@@ -28,19 +28,30 @@ fn run_exits_with_the_commands_status() {
 #[test]
 fn run_of_a_missing_command_exits_127() {
     stack();
-    docker(&["run", "--rm", "busybox", "nosuchcmd"]).code(127).stderr_has("nosuchcmd");
+    docker(&["run", "--rm", "busybox", "nosuchcmd"])
+        .code(127)
+        .stderr_has("nosuchcmd");
 }
 
 #[test]
 fn run_of_a_file_that_is_not_executable_exits_126() {
     stack();
-    docker(&["run", "--rm", "busybox", "/etc/passwd"]).code(126).stderr_has("/etc/passwd");
+    docker(&["run", "--rm", "busybox", "/etc/passwd"])
+        .code(126)
+        .stderr_has("/etc/passwd");
 }
 
 #[test]
 fn run_keeps_stdout_and_stderr_apart() {
     stack();
-    let out = docker(&["run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2"]);
+    let out = docker(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2",
+    ]);
     out.ok();
     assert_eq!(out.stdout, "out\n", "{out}");
     assert_eq!(out.stderr, "err\n", "{out}");
@@ -56,7 +67,10 @@ fn run_rm_removes_the_container_afterwards() {
     let ps = docker(&["ps", "-a", "--no-trunc"]);
     ps.ok();
     let table = Table::parse(&ps.stdout, PS_TITLES);
-    assert!(table.row("NAMES", &name).is_none(), "--rm left {name} behind:\n{ps}");
+    assert!(
+        table.row("NAMES", &name).is_none(),
+        "--rm left {name} behind:\n{ps}"
+    );
     docker(&["inspect", &name]).code(1).stderr_has("no such");
 }
 
@@ -96,13 +110,29 @@ fn run_sets_the_sandbox_proxy_even_when_the_user_overrides_it() {
     let env = env_of(&out);
     for var in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"] {
         for name in [var.to_string(), var.to_lowercase()] {
-            assert_eq!(env.get(&name).map(String::as_str), Some(PROXY_URL), "{name}:\n{out}");
+            assert_eq!(
+                env.get(&name).map(String::as_str),
+                Some(PROXY_URL),
+                "{name}:\n{out}"
+            );
         }
     }
-    let no_proxy = env.get("NO_PROXY").unwrap_or_else(|| panic!("NO_PROXY is not set:\n{out}"));
-    assert_eq!(env.get("no_proxy"), Some(no_proxy), "no_proxy must match NO_PROXY:\n{out}");
-    assert!(!no_proxy.contains('*') && !no_proxy.contains("evil"), "NO_PROXY kept the user's value:\n{out}");
-    assert!(!no_proxy.contains("10.201."), "NO_PROXY lets the outside world bypass the proxy:\n{out}");
+    let no_proxy = env
+        .get("NO_PROXY")
+        .unwrap_or_else(|| panic!("NO_PROXY is not set:\n{out}"));
+    assert_eq!(
+        env.get("no_proxy"),
+        Some(no_proxy),
+        "no_proxy must match NO_PROXY:\n{out}"
+    );
+    assert!(
+        !no_proxy.contains('*') && !no_proxy.contains("evil"),
+        "NO_PROXY kept the user's value:\n{out}"
+    );
+    assert!(
+        !no_proxy.contains("10.201."),
+        "NO_PROXY lets the outside world bypass the proxy:\n{out}"
+    );
 }
 
 #[test]
@@ -111,12 +141,30 @@ fn run_passes_e_and_env_file_variables_and_the_image_path() {
     let mut cleanup = Cleanup::new();
     let dir = agent_dir(&mut cleanup, "envfile");
     let env_file = format!("{dir}/vars.env");
-    sandbox(&["sh", "-c", &format!("printf '# a comment\\nFROM_FILE=yes\\nSPACED=a b\\n' > {env_file}")]).ok();
-    let out = docker(&["run", "--rm", "-e", "FOO=bar", "--env-file", &env_file, "busybox", "env"]);
+    sandbox(&[
+        "sh",
+        "-c",
+        &format!("printf '# a comment\\nFROM_FILE=yes\\nSPACED=a b\\n' > {env_file}"),
+    ])
+    .ok();
+    let out = docker(&[
+        "run",
+        "--rm",
+        "-e",
+        "FOO=bar",
+        "--env-file",
+        &env_file,
+        "busybox",
+        "env",
+    ]);
     out.ok();
     let env = env_of(&out);
     assert_eq!(env.get("FOO").map(String::as_str), Some("bar"), "{out}");
-    assert_eq!(env.get("FROM_FILE").map(String::as_str), Some("yes"), "{out}");
+    assert_eq!(
+        env.get("FROM_FILE").map(String::as_str),
+        Some("yes"),
+        "{out}"
+    );
     assert_eq!(env.get("SPACED").map(String::as_str), Some("a b"), "{out}");
     assert_eq!(
         env.get("PATH").map(String::as_str),
@@ -136,7 +184,15 @@ fn run_w_sets_the_working_directory() {
 #[test]
 fn run_entrypoint_replaces_the_images_command() {
     stack();
-    let out = docker(&["run", "--rm", "--entrypoint", "/bin/echo", "busybox", "from", "entrypoint"]);
+    let out = docker(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "/bin/echo",
+        "busybox",
+        "from",
+        "entrypoint",
+    ]);
     out.ok();
     assert_eq!(out.stdout, "from entrypoint\n", "{out}");
 }
@@ -152,7 +208,10 @@ fn run_u_1000_runs_as_the_images_berth_user() {
     stack();
     let id = id_of("1000");
     assert!(id.starts_with("uid=1000(berth) gid=1000(berth)"), "{id}");
-    assert!(!id.contains("0(root)"), "a non-root user must not keep group root: {id}");
+    assert!(
+        !id.contains("0(root)"),
+        "a non-root user must not keep group root: {id}"
+    );
 }
 
 #[test]
@@ -167,7 +226,10 @@ fn run_u_berth_resolves_the_name_in_the_image() {
 fn run_u_nobody_runs_as_nobody() {
     stack();
     let id = id_of("nobody");
-    assert!(id.starts_with("uid=65534(nobody) gid=65534(nogroup)"), "{id}");
+    assert!(
+        id.starts_with("uid=65534(nobody) gid=65534(nogroup)"),
+        "{id}"
+    );
     assert!(!id.contains("0(root)"), "{id}");
 }
 
@@ -202,7 +264,10 @@ fn run_v_shares_a_workspace_directory_with_the_container() {
     assert_eq!(out.stdout, "from-agent\n", "{out}");
 
     let written = format!("{dir}/out");
-    assert_eq!(std::fs::read_to_string(&written).expect("the container's file"), "from-container\n");
+    assert_eq!(
+        std::fs::read_to_string(&written).expect("the container's file"),
+        "from-container\n"
+    );
     // No user namespace, as with docker: the container's root writes as uid 0.
     let meta = std::fs::metadata(&written).expect("metadata");
     assert_eq!((meta.uid(), meta.gid()), (0, 0), "owner of {written}");
@@ -217,9 +282,17 @@ fn run_v_ro_mounts_read_only() {
     stack();
     let mut cleanup = Cleanup::new();
     let dir = agent_dir(&mut cleanup, "volro");
-    docker(&["run", "--rm", "-v", &format!("{dir}:/data:ro"), "busybox", "touch", "/data/x"])
-        .failed()
-        .stderr_has("read-only file system");
+    docker(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{dir}:/data:ro"),
+        "busybox",
+        "touch",
+        "/data/x",
+    ])
+    .failed()
+    .stderr_has("read-only file system");
     assert!(!std::path::Path::new(&format!("{dir}/x")).exists());
 }
 
@@ -228,7 +301,10 @@ fn run_v_ro_mounts_read_only() {
 #[test]
 fn run_i_forwards_piped_stdin() {
     stack();
-    let out = docker_with(&["run", "-i", "--rm", "busybox", "cat"], Input::Bytes(b"data\n".to_vec()));
+    let out = docker_with(
+        &["run", "-i", "--rm", "busybox", "cat"],
+        Input::Bytes(b"data\n".to_vec()),
+    );
     out.ok();
     assert_eq!(out.stdout, "data\n", "{out}");
 }
@@ -241,7 +317,10 @@ fn run_i_reads_a_redirected_file() {
     cleanup.path(&path);
     std::fs::write(&path, vec![b'x'; 12345]).expect("writing the input file");
     let file = std::fs::File::open(&path).expect("opening the input file");
-    let out = docker_with(&["run", "-i", "--rm", "busybox", "wc", "-c"], Input::File(file));
+    let out = docker_with(
+        &["run", "-i", "--rm", "busybox", "wc", "-c"],
+        Input::File(file),
+    );
     out.ok();
     assert_eq!(out.stdout.trim(), "12345", "{out}");
 }
@@ -251,17 +330,29 @@ fn run_i_carries_a_megabyte_of_binary_stdin_intact() {
     stack();
     // Deterministic bytes covering every value, so a text-mode or
     // truncating relay is caught.
-    let data: Vec<u8> = (0..1_048_576u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let data: Vec<u8> = (0..1_048_576u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     let want = hex::encode(Sha256::digest(&data));
-    let out = docker_with(&["run", "-i", "--rm", "busybox", "sha256sum"], Input::Bytes(data));
+    let out = docker_with(
+        &["run", "-i", "--rm", "busybox", "sha256sum"],
+        Input::Bytes(data),
+    );
     out.ok();
-    assert_eq!(out.stdout.split_whitespace().next(), Some(want.as_str()), "{out}");
+    assert_eq!(
+        out.stdout.split_whitespace().next(),
+        Some(want.as_str()),
+        "{out}"
+    );
 }
 
 #[test]
 fn run_without_i_does_not_forward_stdin() {
     stack();
-    let out = docker_with(&["run", "--rm", "busybox", "cat"], Input::Bytes(b"secret\n".to_vec()));
+    let out = docker_with(
+        &["run", "--rm", "busybox", "cat"],
+        Input::Bytes(b"secret\n".to_vec()),
+    );
     out.ok();
     assert_eq!(out.stdout, "", "{out}");
 }
@@ -271,7 +362,17 @@ fn run_without_i_does_not_forward_stdin() {
 #[test]
 fn containers_reach_the_outside_through_the_proxy() {
     stack();
-    let out = docker(&["run", "--rm", "busybox", "wget", "-q", "-T", "10", "-O-", OUTSIDE_URL]);
+    let out = docker(&[
+        "run",
+        "--rm",
+        "busybox",
+        "wget",
+        "-q",
+        "-T",
+        "10",
+        "-O-",
+        OUTSIDE_URL,
+    ]);
     out.ok();
     assert_eq!(out.stdout.trim(), OUTSIDE_BODY, "{out}");
 }
@@ -299,23 +400,58 @@ fn a_users_proxy_variable_cannot_redirect_traffic() {
 #[test]
 fn the_proxy_refuses_a_denied_url() {
     stack();
-    let out = docker(&["run", "--rm", "busybox", "wget", "-q", "-T", "10", "-O-", DENIED_URL]);
+    let out = docker(&[
+        "run", "--rm", "busybox", "wget", "-q", "-T", "10", "-O-", DENIED_URL,
+    ]);
     out.failed();
-    assert!(!out.stdout.contains(OUTSIDE_BODY), "the denied URL answered:\n{out}");
+    assert!(
+        !out.stdout.contains(OUTSIDE_BODY),
+        "the denied URL answered:\n{out}"
+    );
 }
 
 #[test]
 fn a_direct_connection_bypassing_the_proxy_fails() {
     stack();
-    let out = docker(&["run", "--rm", "busybox", "wget", "-Y", "off", "-q", "-T", "5", "-O-", OUTSIDE_URL]);
-    out.failed();
-    assert!(!out.stdout.contains(OUTSIDE_BODY), "reached the outside without the proxy:\n{out}");
     let out = docker(&[
-        "run", "--rm", "busybox", "env", "-u", "http_proxy", "-u", "HTTP_PROXY", "wget", "-q", "-T", "5", "-O-",
+        "run",
+        "--rm",
+        "busybox",
+        "wget",
+        "-Y",
+        "off",
+        "-q",
+        "-T",
+        "5",
+        "-O-",
         OUTSIDE_URL,
     ]);
     out.failed();
-    assert!(!out.stdout.contains(OUTSIDE_BODY), "reached the outside without the proxy:\n{out}");
+    assert!(
+        !out.stdout.contains(OUTSIDE_BODY),
+        "reached the outside without the proxy:\n{out}"
+    );
+    let out = docker(&[
+        "run",
+        "--rm",
+        "busybox",
+        "env",
+        "-u",
+        "http_proxy",
+        "-u",
+        "HTTP_PROXY",
+        "wget",
+        "-q",
+        "-T",
+        "5",
+        "-O-",
+        OUTSIDE_URL,
+    ]);
+    out.failed();
+    assert!(
+        !out.stdout.contains(OUTSIDE_BODY),
+        "reached the outside without the proxy:\n{out}"
+    );
 }
 
 #[test]
@@ -325,19 +461,50 @@ fn containers_share_the_sandbox_network_namespace() {
     // network namespace, not the host's and not a private one.
     let out = docker(&["run", "--rm", "busybox", "cat", "/proc/net/dev"]);
     out.ok().stdout_has("berth-s0");
-    assert!(!out.stdout.contains("berth-h0"), "the host's network namespace is visible:\n{out}");
+    assert!(
+        !out.stdout.contains("berth-h0"),
+        "the host's network namespace is visible:\n{out}"
+    );
 }
 
 #[test]
 fn network_none_has_no_route_out() {
     stack();
-    let out = docker(&["run", "--rm", "--network", "none", "busybox", "cat", "/proc/net/route", "/proc/net/dev"]);
+    let out = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "cat",
+        "/proc/net/route",
+        "/proc/net/dev",
+    ]);
     out.ok();
-    assert!(!out.stdout.contains("berth-s0"), "--network none still has the sandbox's interface:\n{out}");
+    assert!(
+        !out.stdout.contains("berth-s0"),
+        "--network none still has the sandbox's interface:\n{out}"
+    );
     // /proc/net/route lists only its header when there is no route.
-    let routes = out.stdout.lines().filter(|l| l.starts_with("berth-") || l.starts_with("eth")).count();
+    let routes = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("berth-") || l.starts_with("eth"))
+        .count();
     assert_eq!(routes, 0, "--network none has routes:\n{out}");
-    let out = docker(&["run", "--rm", "--network", "none", "busybox", "wget", "-q", "-T", "5", "-O-", OUTSIDE_URL]);
+    let out = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "wget",
+        "-q",
+        "-T",
+        "5",
+        "-O-",
+        OUTSIDE_URL,
+    ]);
     out.failed();
     assert!(!out.stdout.contains(OUTSIDE_BODY), "{out}");
 }

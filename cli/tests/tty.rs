@@ -41,7 +41,12 @@ struct Terminal {
 }
 
 fn winsize(rows: u16, cols: u16) -> Winsize {
-    Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 }
+    Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    }
 }
 
 impl Terminal {
@@ -58,7 +63,9 @@ impl Terminal {
             .stdin(slave(&pty.slave))
             .stdout(slave(&pty.slave))
             .stderr(slave(&pty.slave));
-        let child = cmd.spawn().expect("spawning setsid --ctty fixtures/stack/sandbox");
+        let child = cmd
+            .spawn()
+            .expect("spawning setsid --ctty fixtures/stack/sandbox");
         // Only the child holds the slave now, so the master reads EIO once it is gone.
         drop(pty.slave);
 
@@ -81,19 +88,30 @@ impl Terminal {
                 cv.notify_all();
             }
         });
-        Terminal { master, screen, cursor: 0, child, initial }
+        Terminal {
+            master,
+            screen,
+            cursor: 0,
+            child,
+            initial,
+        }
     }
 
     /// Types `text` as a terminal would (Enter is `\r`).
     fn send(&mut self, text: &str) {
-        self.master.write_all(text.as_bytes()).expect("writing to the pty master");
+        self.master
+            .write_all(text.as_bytes())
+            .expect("writing to the pty master");
     }
 
     /// Waits until `needle` appears after what earlier calls consumed.
     #[track_caller]
     fn expect(&mut self, needle: &str) {
         if !self.try_expect(needle, STEP) {
-            panic!("{needle:?} did not appear within {STEP:?}; terminal so far:\n{}", self.transcript());
+            panic!(
+                "{needle:?} did not appear within {STEP:?}; terminal so far:\n{}",
+                self.transcript()
+            );
         }
     }
 
@@ -103,7 +121,10 @@ impl Terminal {
         let mut s = lock.lock().expect("screen lock");
         loop {
             let hay = &s.bytes[self.cursor.min(s.bytes.len())..];
-            if let Some(at) = hay.windows(needle.len()).position(|w| w == needle.as_bytes()) {
+            if let Some(at) = hay
+                .windows(needle.len())
+                .position(|w| w == needle.as_bytes())
+            {
                 self.cursor += at + needle.len();
                 return true;
             }
@@ -122,7 +143,13 @@ impl Terminal {
         #[allow(unsafe_code)]
         // SAFETY: TIOCSWINSZ reads one `struct winsize` from the pointer,
         // which points at a live, initialised value; the fd is our master.
-        let rc = unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &ws as *const Winsize) };
+        let rc = unsafe {
+            libc::ioctl(
+                self.master.as_raw_fd(),
+                libc::TIOCSWINSZ,
+                &ws as *const Winsize,
+            )
+        };
         assert_eq!(rc, 0, "TIOCSWINSZ: {}", std::io::Error::last_os_error());
     }
 
@@ -135,7 +162,10 @@ impl Terminal {
                 return status;
             }
             if Instant::now() >= deadline {
-                panic!("the program did not exit within {STEP:?}; terminal:\n{}", self.transcript());
+                panic!(
+                    "the program did not exit within {STEP:?}; terminal:\n{}",
+                    self.transcript()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -148,10 +178,22 @@ impl Terminal {
     fn assert_mode_restored(&self) {
         let now = tcgetattr(&self.master).expect("tcgetattr through the master");
         let before = &self.initial;
-        assert_eq!(now.local_flags, before.local_flags, "local modes (ICANON, ECHO, ISIG…) not restored");
-        assert_eq!(now.input_flags, before.input_flags, "input modes (ICRNL, IXON…) not restored");
-        assert_eq!(now.output_flags, before.output_flags, "output modes (OPOST, ONLCR) not restored");
-        assert_eq!(now.control_flags, before.control_flags, "control modes not restored");
+        assert_eq!(
+            now.local_flags, before.local_flags,
+            "local modes (ICANON, ECHO, ISIG…) not restored"
+        );
+        assert_eq!(
+            now.input_flags, before.input_flags,
+            "input modes (ICRNL, IXON…) not restored"
+        );
+        assert_eq!(
+            now.output_flags, before.output_flags,
+            "output modes (OPOST, ONLCR) not restored"
+        );
+        assert_eq!(
+            now.control_flags, before.control_flags,
+            "control modes not restored"
+        );
     }
 
     fn transcript(&self) -> String {
@@ -180,7 +222,10 @@ fn expect_size(term: &mut Terminal, want: &str) {
             return;
         }
     }
-    panic!("stty size never reported {want:?}; terminal:\n{}", term.transcript());
+    panic!(
+        "stty size never reported {want:?}; terminal:\n{}",
+        term.transcript()
+    );
 }
 
 #[test]
@@ -189,7 +234,13 @@ fn run_it_gives_an_interactive_shell_that_follows_the_terminal() {
     let name = unique("tty");
     let mut cleanup = Cleanup::new();
     cleanup.container(&name);
-    let mut term = Terminal::spawn(&["docker", "run", "-it", "--rm", "--name", &name, "busybox", "sh"], 24, 80);
+    let mut term = Terminal::spawn(
+        &[
+            "docker", "run", "-it", "--rm", "--name", &name, "busybox", "sh",
+        ],
+        24,
+        80,
+    );
     term.expect("# ");
 
     // The typed line is echoed as typed; only the shell's answer holds 42.
@@ -202,7 +253,12 @@ fn run_it_gives_an_interactive_shell_that_follows_the_terminal() {
 
     term.send("exit 4\r");
     let status = term.wait();
-    assert_eq!(status.code(), Some(4), "exit status of `docker run -it`; terminal:\n{}", term.transcript());
+    assert_eq!(
+        status.code(),
+        Some(4),
+        "exit status of `docker run -it`; terminal:\n{}",
+        term.transcript()
+    );
     term.assert_mode_restored();
 }
 
@@ -212,7 +268,13 @@ fn ctrl_c_in_run_it_reaches_the_container_not_the_cli() {
     let name = unique("tty-int");
     let mut cleanup = Cleanup::new();
     cleanup.container(&name);
-    let mut term = Terminal::spawn(&["docker", "run", "-it", "--rm", "--name", &name, "busybox", "sh"], 24, 80);
+    let mut term = Terminal::spawn(
+        &[
+            "docker", "run", "-it", "--rm", "--name", &name, "busybox", "sh",
+        ],
+        24,
+        80,
+    );
     term.expect("# ");
     term.send("sleep 100\r");
     // Let sleep start before interrupting it.
@@ -221,7 +283,12 @@ fn ctrl_c_in_run_it_reaches_the_container_not_the_cli() {
     term.send("echo status=$?\r");
     term.expect("status=130\r\n");
     term.send("exit\r");
-    assert_eq!(term.wait().code(), Some(0), "terminal:\n{}", term.transcript());
+    assert_eq!(
+        term.wait().code(),
+        Some(0),
+        "terminal:\n{}",
+        term.transcript()
+    );
     term.assert_mode_restored();
 }
 
@@ -241,6 +308,11 @@ fn exec_it_gives_a_shell_in_a_running_container() {
     term.resize(35, 90);
     expect_size(&mut term, "35 90");
     term.send("exit 3\r");
-    assert_eq!(term.wait().code(), Some(3), "terminal:\n{}", term.transcript());
+    assert_eq!(
+        term.wait().code(),
+        Some(3),
+        "terminal:\n{}",
+        term.transcript()
+    );
     term.assert_mode_restored();
 }

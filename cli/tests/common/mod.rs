@@ -176,7 +176,10 @@ impl Out {
     /// Asserts stdout holds `needle`.
     #[track_caller]
     pub fn stdout_has(&self, needle: &str) -> &Self {
-        assert!(self.stdout.contains(needle), "expected {needle:?} on stdout:\n{self}");
+        assert!(
+            self.stdout.contains(needle),
+            "expected {needle:?} on stdout:\n{self}"
+        );
         self
     }
 
@@ -219,7 +222,9 @@ pub fn run(mut cmd: Command, input: Input, timeout: Duration) -> Out {
         }
     }
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawning {shown}: {e}"));
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {shown}: {e}"));
     let writer = child.stdin.take().map(|mut stdin| {
         let b = bytes.take().unwrap_or_default();
         // A process that exits without reading its input closes the pipe; that is not our failure.
@@ -255,7 +260,9 @@ pub fn run(mut cmd: Command, input: Input, timeout: Duration) -> Out {
         let _ = w.join();
     }
     use std::os::unix::process::ExitStatusExt;
-    let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    let code = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
     Out {
         cmd: shown,
         code,
@@ -320,7 +327,11 @@ pub fn real_ctr_ns(namespace: &str, args: &[&str]) -> Out {
 /// A name no other test (or earlier run) uses: `bt-<tag>-<pid>-<n>`.
 pub fn unique(tag: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
-    format!("bt-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "bt-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Removes what a test made, even when it panics: containers (through
@@ -471,7 +482,9 @@ fn gateway_io_entries() -> Vec<String> {
     let mut found = Vec::new();
     let mut stack = vec![PathBuf::from(GATEWAY_PRIVATE)];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             let Ok(ft) = entry.file_type() else { continue };
@@ -566,14 +579,21 @@ pub fn assert_refused(out: &Out, keywords: &[&str], before: &Snapshot) {
 pub fn assert_one_line_message(out: &Out, keywords: &[&str]) {
     let msg = out.stderr.trim();
     assert!(!msg.is_empty(), "expected a message on stderr:\n{out}");
-    assert_eq!(msg.lines().count(), 1, "expected a one-line message:\n{out}");
+    assert_eq!(
+        msg.lines().count(),
+        1,
+        "expected a one-line message:\n{out}"
+    );
     let lower = msg.to_lowercase();
     assert!(
         keywords.iter().any(|k| lower.contains(&k.to_lowercase())),
         "expected the message to name the rule (one of {keywords:?}):\n{out}"
     );
     for raw in ["status {", "code: ", "rpc error", "tonic", "metadata: "] {
-        assert!(!lower.contains(raw), "the message leaks a raw status ({raw:?}):\n{out}");
+        assert!(
+            !lower.contains(raw),
+            "the message leaks a raw status ({raw:?}):\n{out}"
+        );
     }
 }
 
@@ -626,18 +646,30 @@ pub fn busybox_fixture() -> &'static Fixture {
                 .iter()
                 .find(|(n, _)| n == name)
                 .unwrap_or_else(|| panic!("{BUSYBOX_TAR} has no {name}"));
-            serde_json::from_slice(&bytes.1).unwrap_or_else(|e| panic!("{name} in {BUSYBOX_TAR}: {e}"))
+            serde_json::from_slice(&bytes.1)
+                .unwrap_or_else(|e| panic!("{name} in {BUSYBOX_TAR}: {e}"))
         };
-        let blob_name = |digest: &str| format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"));
+        let blob_name =
+            |digest: &str| format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"));
         let index = json("index.json");
-        let manifest_digest = index["manifests"][0]["digest"].as_str().expect("index digest").to_string();
+        let manifest_digest = index["manifests"][0]["digest"]
+            .as_str()
+            .expect("index digest")
+            .to_string();
         let manifest = json(&blob_name(&manifest_digest));
-        let config_digest = manifest["config"]["digest"].as_str().expect("config digest").to_string();
+        let config_digest = manifest["config"]["digest"]
+            .as_str()
+            .expect("config digest")
+            .to_string();
         let config = json(&blob_name(&config_digest));
         let diff_ids = config["rootfs"]["diff_ids"].as_array().expect("diff_ids");
         assert_eq!(diff_ids.len(), 1, "the busybox fixture has one layer");
         let chain_id = diff_ids[0].as_str().expect("diff id").to_string();
-        Fixture { config_digest, manifest_digest, chain_id }
+        Fixture {
+            config_digest,
+            manifest_digest,
+            chain_id,
+        }
     })
 }
 
@@ -646,12 +678,19 @@ pub fn archive_entries(path: &str) -> Vec<(String, Vec<u8>)> {
     let file = File::open(path).unwrap_or_else(|e| panic!("opening {path}: {e}"));
     let mut archive = tar::Archive::new(file);
     let mut out = Vec::new();
-    for entry in archive.entries().unwrap_or_else(|e| panic!("reading {path}: {e}")) {
+    for entry in archive
+        .entries()
+        .unwrap_or_else(|e| panic!("reading {path}: {e}"))
+    {
         let mut entry = entry.unwrap_or_else(|e| panic!("reading {path}: {e}"));
         if !entry.header().entry_type().is_file() {
             continue;
         }
-        let name = entry.path().expect("entry path").to_string_lossy().into_owned();
+        let name = entry
+            .path()
+            .expect("entry path")
+            .to_string_lossy()
+            .into_owned();
         let mut bytes = Vec::new();
         entry.read_to_end(&mut bytes).expect("entry bytes");
         out.push((name.trim_start_matches("./").to_string(), bytes));
@@ -674,8 +713,14 @@ impl Table {
     #[track_caller]
     pub fn parse(text: &str, titles: &[&str]) -> Table {
         let mut lines = text.lines();
-        let header = lines.next().unwrap_or_else(|| panic!("no header in:\n{text}"));
-        let found: Vec<&str> = header.split("  ").map(str::trim).filter(|s| !s.is_empty()).collect();
+        let header = lines
+            .next()
+            .unwrap_or_else(|| panic!("no header in:\n{text}"));
+        let found: Vec<&str> = header
+            .split("  ")
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
         assert_eq!(found, titles, "docker's header, in order:\n{text}");
         let hchars: Vec<char> = header.chars().collect();
         let mut starts = Vec::new();
@@ -695,13 +740,20 @@ impl Table {
                 (0..starts.len())
                     .map(|i| {
                         let a = starts[i].min(chars.len());
-                        let b = starts.get(i + 1).copied().unwrap_or(chars.len()).min(chars.len());
+                        let b = starts
+                            .get(i + 1)
+                            .copied()
+                            .unwrap_or(chars.len())
+                            .min(chars.len());
                         chars[a..b].iter().collect::<String>().trim().to_string()
                     })
                     .collect()
             })
             .collect();
-        Table { titles: titles.iter().map(|s| s.to_string()).collect(), rows }
+        Table {
+            titles: titles.iter().map(|s| s.to_string()).collect(),
+            rows,
+        }
     }
 
     /// The row whose `column` equals `value`.
@@ -711,17 +763,31 @@ impl Table {
     }
 
     pub fn cell<'a>(&self, row: &'a [String], column: &str) -> &'a str {
-        let i = self.titles.iter().position(|t| t == column).expect("known column");
+        let i = self
+            .titles
+            .iter()
+            .position(|t| t == column)
+            .expect("known column");
         &row[i]
     }
 }
 
-pub const PS_TITLES: &[&str] = &["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"];
+pub const PS_TITLES: &[&str] = &[
+    "CONTAINER ID",
+    "IMAGE",
+    "COMMAND",
+    "CREATED",
+    "STATUS",
+    "PORTS",
+    "NAMES",
+];
 pub const IMAGES_TITLES: &[&str] = &["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"];
 
 /// True for a docker container ID: 64 lower-case hex digits.
 pub fn is_full_id(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Every path under `root`, recursively (empty when it does not exist).
@@ -729,7 +795,9 @@ pub fn walk(root: &str) -> Vec<String> {
     let mut found = Vec::new();
     let mut stack = vec![PathBuf::from(root)];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {

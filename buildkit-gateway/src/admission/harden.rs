@@ -1,0 +1,214 @@
+//! Hardening: what the gateway forwards after the policy allowed a request.
+//!
+//! The forwarded spec is built field by field from the typed spec: what the
+//! boundary needs is set by the gateway (namespaces, capabilities, seccomp,
+//! masked paths, devices, cgroup, system mounts, runtime), what the policy
+//! checked is copied, everything else is left out. Only these bytes go on.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use oci_spec::runtime::{
+    Capabilities, Capability, Linux, LinuxCapabilities, LinuxNamespace, LinuxResources, Process, Root,
+    Spec,
+};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use super::{mounts, seccomp, DEFAULT_CAPS, DEFAULT_PIDS_LIMIT};
+use crate::sandbox::Sandbox;
+
+/// docker's default masked paths.
+pub const MASKED_PATHS: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// docker's default read-only paths.
+pub const READONLY_PATHS: &[&str] =
+    &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+/// Environment variables the gateway owns in every process.
+pub const PROXY_VARS: [&str; 4] = ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"];
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HardenError {
+    #[error(transparent)]
+    Mount(#[from] mounts::Unresolved),
+    #[error("spec has no process")]
+    NoProcess,
+}
+
+/// A value of an oci-spec type with every optional field absent (their
+/// `Default` impls fill in youki's defaults, which is not what we want).
+fn empty<T: DeserializeOwned>() -> T {
+    serde_json::from_value(json!({})).expect("every field of this type is optional")
+}
+
+fn from_json<T: DeserializeOwned>(value: serde_json::Value) -> T {
+    serde_json::from_value(value).expect("the gateway builds valid oci-spec values")
+}
+
+fn keep(set: &Option<Capabilities>, allowed: &HashSet<Capability>) -> Capabilities {
+    set.iter().flatten().filter(|c| allowed.contains(c)).copied().collect()
+}
+
+/// Capabilities ∩ `allowed`; inheritable and ambient always empty.
+fn capabilities(caps: Option<&LinuxCapabilities>, allowed: &HashSet<Capability>) -> LinuxCapabilities {
+    let mut out: LinuxCapabilities = empty();
+    let none = None;
+    let (bounding, effective, permitted) = match caps {
+        Some(c) => (c.bounding(), c.effective(), c.permitted()),
+        None => (&none, &none, &none),
+    };
+    out.set_bounding(Some(keep(bounding, allowed)));
+    out.set_effective(Some(keep(effective, allowed)));
+    out.set_permitted(Some(keep(permitted, allowed)));
+    out.set_inheritable(Some(Capabilities::new()));
+    out.set_ambient(Some(Capabilities::new()));
+    out
+}
+
+/// The client's environment without any proxy variable (in any case), then
+/// the sandbox's proxy variables.
+pub fn proxy_env(env: Option<&Vec<String>>, proxy: &[(String, String)]) -> Vec<String> {
+    let mut out: Vec<String> = env
+        .into_iter()
+        .flatten()
+        .filter(|e| {
+            let name = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
+            !PROXY_VARS.iter().any(|p| p.eq_ignore_ascii_case(name))
+        })
+        .cloned()
+        .collect();
+    out.extend(proxy.iter().map(|(k, v)| format!("{k}={v}")));
+    out
+}
+
+/// A process as the gateway forwards it: capabilities limited to `allowed`,
+/// no_new_privileges, no LSM labels, the sandbox's proxy variables.
+pub fn process(mut p: Process, allowed: &HashSet<Capability>, sb: &Sandbox) -> Process {
+    let caps = capabilities(p.capabilities().as_ref(), allowed);
+    p.set_capabilities(Some(caps));
+    p.set_no_new_privileges(Some(true));
+    p.set_apparmor_profile(None);
+    p.set_selinux_label(None);
+    p.set_io_priority(None);
+    p.set_scheduler(None);
+    p.set_exec_cpu_affinity(None);
+    p.set_command_line(None);
+    let env = proxy_env(p.env().as_ref(), &sb.proxy_env);
+    p.set_env(Some(env));
+    p
+}
+
+pub fn default_caps() -> HashSet<Capability> {
+    DEFAULT_CAPS.iter().copied().collect()
+}
+
+fn union(defaults: &[&str], client: Option<&Vec<String>>) -> Vec<String> {
+    let mut out: Vec<String> = defaults.iter().map(|s| s.to_string()).collect();
+    for p in client.into_iter().flatten() {
+        if !out.contains(p) {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+/// Resource limits: the client's memory, cpu (without realtime), block I/O
+/// and hugepage limits, which only restrict; pids at most the default; the
+/// device cgroup denies everything (runc adds its default allowances).
+fn resources(client: Option<&LinuxResources>) -> LinuxResources {
+    let mut out: LinuxResources = empty();
+    let pids = client
+        .and_then(|r| r.pids().as_ref())
+        .map(|p| p.limit())
+        .filter(|l| *l > 0 && *l <= DEFAULT_PIDS_LIMIT)
+        .unwrap_or(DEFAULT_PIDS_LIMIT);
+    out.set_pids(Some(from_json(json!({ "limit": pids }))));
+    out.set_devices(Some(vec![from_json(json!({"allow": false, "access": "rwm"}))]));
+    if let Some(r) = client {
+        out.set_memory(r.memory().clone());
+        if let Some(cpu) = r.cpu() {
+            let mut cpu = cpu.clone();
+            cpu.set_realtime_runtime(None);
+            cpu.set_realtime_period(None);
+            out.set_cpu(Some(cpu));
+        }
+        out.set_block_io(r.block_io().clone());
+        out.set_hugepage_limits(r.hugepage_limits().clone());
+    }
+    out
+}
+
+fn namespaces(sb: &Sandbox, private_network: bool) -> Vec<LinuxNamespace> {
+    let network = if private_network {
+        json!({"type": "network"})
+    } else {
+        json!({"type": "network", "path": sb.netns_path})
+    };
+    ["pid", "ipc", "uts", "mount", "cgroup"]
+        .into_iter()
+        .map(|t| from_json(json!({ "type": t })))
+        .chain([from_json(network)])
+        .collect()
+}
+
+/// The spec forwarded for container `id`, as JSON bytes.
+pub fn container_spec(sb: &Sandbox, id: &str, spec: Spec) -> Result<Vec<u8>, HardenError> {
+    let private_network = super::facts::network_mode(&spec) == "none";
+    let client_process = spec.process().clone().ok_or(HardenError::NoProcess)?;
+    let client_linux = spec.linux().clone().unwrap_or_else(empty);
+    let volume_roots: Vec<PathBuf> = sb.volume_roots.clone();
+    let mounts = mounts::harden(&volume_roots, spec.mounts().as_deref().unwrap_or_default())?;
+
+    let mut linux: Linux = empty();
+    linux.set_namespaces(Some(namespaces(sb, private_network)));
+    linux.set_resources(Some(resources(client_linux.resources().as_ref())));
+    linux.set_cgroups_path(Some(PathBuf::from(sb.cgroups_path(id))));
+    linux.set_seccomp(Some(seccomp::default_profile()));
+    linux.set_masked_paths(Some(union(MASKED_PATHS, client_linux.masked_paths().as_ref())));
+    linux.set_readonly_paths(Some(union(READONLY_PATHS, client_linux.readonly_paths().as_ref())));
+
+    let mut root: Root = empty();
+    root.set_path(PathBuf::from("rootfs"));
+    root.set_readonly(spec.root().as_ref().and_then(|r| r.readonly()));
+
+    let mut out: Spec = from_json(json!({ "ociVersion": spec.version() }));
+    out.set_root(Some(root));
+    out.set_mounts(Some(mounts));
+    out.set_process(Some(process(client_process, &default_caps(), sb)));
+    out.set_hostname(spec.hostname().clone());
+    out.set_domainname(spec.domainname().clone());
+    out.set_annotations(spec.annotations().clone());
+    out.set_linux(Some(linux));
+    Ok(to_bytes(&out))
+}
+
+/// Serialises with capability lists sorted, so equal requests forward
+/// equal bytes (oci-spec keeps capabilities in a HashSet).
+pub fn to_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    let mut v = serde_json::to_value(value).expect("oci-spec values serialise");
+    let caps = match v.get_mut("process") {
+        Some(p) => p.get_mut("capabilities"),
+        None => v.get_mut("capabilities"),
+    };
+    if let Some(serde_json::Value::Object(sets)) = caps {
+        for list in sets.values_mut() {
+            if let serde_json::Value::Array(items) = list {
+                items.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            }
+        }
+    }
+    serde_json::to_vec(&v).expect("JSON values serialise")
+}

@@ -1,0 +1,178 @@
+//! Loads real archives into a scratch namespace of the local stack's
+//! containerd and checks the result with `ctr`. Needs the stack:
+//!
+//!   cargo test --release -p berth-gateway load::stack_test -- --ignored --test-threads=1
+//!
+//! It fails (never passes silently) when the stack is not up, and removes
+//! everything it created, namespace included.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tokio::sync::mpsc;
+
+use super::oci::Digest;
+use super::testdata::{gzip, DockerSave, TempFile};
+use super::{import_archive, LoadError};
+use crate::sandbox::Sandbox;
+use crate::upstream::Upstream;
+use berth_proto::berth::v1::LoadedImage;
+
+const SOCKET: &str = "/run/berth-stack/containerd/containerd.sock";
+const NAMESPACE: &str = "scratch-load";
+
+fn ctr(args: &[&str]) -> String {
+    let out = Command::new("ctr")
+        .args(["-a", SOCKET, "-n", NAMESPACE])
+        .args(args)
+        .output()
+        .expect("running ctr");
+    assert!(out.status.success(), "ctr {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Lines of `ctr <what> ls -q`.
+fn listed(what: &str) -> Vec<String> {
+    ctr(&[what, "ls", "-q"]).lines().map(str::to_string).collect()
+}
+
+/// Removes everything in the scratch namespace, then the namespace.
+struct Scratch;
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let run = |args: &[&str]| {
+            let _ = Command::new("ctr").args(["-a", SOCKET, "-n", NAMESPACE]).args(args).output();
+        };
+        for image in listed_quiet("images") {
+            run(&["images", "rm", "--sync", &image]);
+        }
+        for lease in listed_quiet("leases") {
+            run(&["leases", "rm", "--sync", &lease]);
+        }
+        let _ = Command::new("ctr").args(["-a", SOCKET, "namespaces", "rm", NAMESPACE]).output();
+    }
+}
+
+fn listed_quiet(what: &str) -> Vec<String> {
+    Command::new("ctr")
+        .args(["-a", SOCKET, "-n", NAMESPACE, what, "ls", "-q"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+fn sandbox() -> Sandbox {
+    Sandbox {
+        namespace: NAMESPACE.into(),
+        netns_path: PathBuf::from("/run/netns/berth-sandbox"),
+        proxy_env: Vec::new(),
+        volume_roots: Vec::new(),
+        snapshotter: "overlayfs".into(),
+        state_dir: std::env::temp_dir(),
+    }
+}
+
+async fn load(path: &Path) -> (Result<Vec<LoadedImage>, LoadError>, Vec<String>) {
+    let up = Upstream::new(Path::new(SOCKET), NAMESPACE).unwrap();
+    let (tx, mut rx) = mpsc::channel(256);
+    let collector = tokio::spawn(async move {
+        let mut lines = Vec::new();
+        while let Some(line) = rx.recv().await {
+            lines.push(line);
+        }
+        lines
+    });
+    let result = import_archive(&up, &sandbox(), path, &tx).await;
+    drop(tx);
+    (result, collector.await.unwrap())
+}
+
+/// The busybox fixture of `fixtures/images/build-busybox.sh`.
+fn busybox_archive(dir: &Path) -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/images/build-busybox.sh");
+    let out = dir.join("busybox.tar");
+    let status = Command::new("bash").arg(&script).arg(&out).status().expect("running build-busybox.sh");
+    assert!(status.success(), "build-busybox.sh failed");
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local stack (fixtures/stack/up.sh)"]
+async fn loads_archives_into_a_scratch_namespace() {
+    assert!(Path::new(SOCKET).exists(), "the local stack is not up: {SOCKET} is missing");
+    let _scratch = Scratch;
+    let workdir = TempFile::with(b"");
+    let dir = workdir.path().parent().unwrap();
+
+    // 1. The busybox OCI fixture.
+    let busybox = busybox_archive(dir);
+    let (result, lines) = load(&busybox).await;
+    let loaded = result.expect("busybox loads");
+    eprintln!("progress: {lines:#?}\nloaded: {loaded:#?}");
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(loaded[0].name, "docker.io/library/busybox:latest");
+    assert!(listed("images").contains(&"docker.io/library/busybox:latest".to_string()));
+    let snapshots = ctr(&["snapshots", "ls"]);
+    eprintln!("snapshots:\n{snapshots}");
+    assert!(snapshots.lines().any(|l| l.starts_with("sha256:") && l.contains("Committed")));
+    assert!(!snapshots.contains("berth-extract-"), "extraction snapshot left behind");
+    assert!(listed("leases").is_empty(), "lease left behind");
+    let config = ctr(&["content", "ls"]);
+    assert!(config.contains("containerd.io/gc.ref.snapshot.overlayfs="), "config lacks the snapshot GC label:\n{config}");
+
+    // 2. Loading it again: everything is already there.
+    let (again, lines) = load(&busybox).await;
+    assert_eq!(again.expect("reload works"), loaded);
+    assert!(lines.iter().any(|l| l.contains("already present")), "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains("already unpacked")), "{lines:?}");
+
+    // 3. A gzip-compressed legacy docker save with a shared, symlinked layer.
+    let docker = TempFile::with(&gzip(&DockerSave::two_images().tar()));
+    let (result, lines) = load(docker.path()).await;
+    let loaded = result.expect("docker save loads");
+    eprintln!("progress: {lines:#?}\nloaded: {loaded:#?}");
+    let names: Vec<&str> = loaded.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["docker.io/library/busybox:latest", "localhost:5000/x:1", "docker.io/foo/bar:latest"]);
+    let images = ctr(&["images", "ls"]);
+    eprintln!("images:\n{images}");
+    assert!(images.contains("application/vnd.docker.distribution.manifest.v2+json"));
+
+    // 4. A load that fails half-way leaves nothing: the second image's top
+    //    layer does not match its diff_id; its base layer, written first,
+    //    must be collected again.
+    let mut broken = DockerSave::two_images().with_tags(&["broken:1"], &["broken:2"]);
+    let base = super::testdata::layer_tar("fresh-base.txt", b"never kept\n");
+    let top = super::testdata::layer_tar("fresh-top.txt", b"never stored\n");
+    broken.diff_ids = vec![Digest::of(&base), Digest::of(&top)];
+    broken.configs = vec![config_with(&[&broken.diff_ids[0]]), config_with(&[&broken.diff_ids[0], &broken.diff_ids[1]])];
+    let mut corrupt_top = top.clone();
+    corrupt_top[512] ^= 0xff; // first byte of the file's content
+    broken.layers = vec![base, corrupt_top];
+    let broken_file = TempFile::with(&broken.tar());
+    let content_before = listed("content");
+    let (result, _) = load(broken_file.path()).await;
+    let e = result.expect_err("the corrupt archive is refused").to_string();
+    eprintln!("error: {e}");
+    assert!(e.starts_with("invalid archive: blob sha256:") && e.contains("does not match its digest"), "{e}");
+    assert!(!listed("images").iter().any(|i| i.starts_with("docker.io/library/broken")));
+    assert!(listed("leases").is_empty(), "lease left behind");
+    assert_eq!(listed("content"), content_before, "partial blobs left behind");
+    assert!(!ctr(&["snapshots", "ls"]).contains("berth-extract-"));
+
+    // 5. Clean-up works: removing the images collects every blob and snapshot.
+    for image in listed("images") {
+        ctr(&["images", "rm", "--sync", &image]);
+    }
+    assert!(listed("content").is_empty(), "content left after removing the images");
+    assert!(listed("snapshots").is_empty(), "snapshots left after removing the images");
+}
+
+fn config_with(diff_ids: &[&Digest]) -> Vec<u8> {
+    let (os, arch) = super::plan::host_platform();
+    serde_json::to_vec(&serde_json::json!({
+        "architecture": arch, "os": os,
+        "rootfs": {"type": "layers", "diff_ids": diff_ids.iter().map(|d| d.as_str()).collect::<Vec<_>>()},
+    }))
+    .unwrap()
+}
