@@ -16,8 +16,14 @@ pub struct Peer {
 
 impl Peer {
     pub fn of<T>(req: &tonic::Request<T>) -> Self {
-        let cred = req.extensions().get::<UdsConnectInfo>().and_then(|i| i.peer_cred);
-        Self { uid: cred.map(|c| c.uid()), pid: cred.and_then(|c| c.pid()) }
+        let cred = req
+            .extensions()
+            .get::<UdsConnectInfo>()
+            .and_then(|i| i.peer_cred);
+        Self {
+            uid: cred.map(|c| c.uid()),
+            pid: cred.and_then(|c| c.pid()),
+        }
     }
 }
 
@@ -93,7 +99,10 @@ mod tests {
         let reasons = vec!["privileged containers are not allowed".to_string()];
         let line = decision_line(
             &Decision {
-                peer: Peer { uid: Some(1000), pid: Some(42) },
+                peer: Peer {
+                    uid: Some(1000),
+                    pid: Some(42),
+                },
                 method: "/containerd.services.containers.v1.Containers/Create",
                 object: "web",
                 verdict: Verdict::Deny,

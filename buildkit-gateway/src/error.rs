@@ -34,7 +34,10 @@ pub type Result<T, E = GatewayError> = std::result::Result<T, E>;
 
 impl GatewayError {
     pub fn client(code: Code, message: impl Into<String>) -> Self {
-        Self::Client { code, message: message.into() }
+        Self::Client {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -110,7 +113,10 @@ mod tests {
         };
         let s = Status::from(GatewayError::from(d));
         assert_eq!(s.code(), Code::PermissionDenied);
-        assert_eq!(s.message(), "refusing container web: privileged (rule containers.create)");
+        assert_eq!(
+            s.message(),
+            "refusing container web: privileged (rule containers.create)"
+        );
     }
 
     #[test]
@@ -139,7 +145,9 @@ mod tests {
 
     #[test]
     fn invalid_archive_is_invalid_argument() {
-        let s = Status::from(GatewayError::from(LoadError::Invalid("archive has no index.json".into())));
+        let s = Status::from(GatewayError::from(LoadError::Invalid(
+            "archive has no index.json".into(),
+        )));
         assert_eq!(s.code(), Code::InvalidArgument);
         assert_eq!(s.message(), "archive has no index.json");
     }

@@ -32,7 +32,11 @@ use crate::stdio::Relays;
 const GRACE: Duration = Duration::from_secs(5);
 
 #[derive(Parser)]
-#[command(name = "berth-gateway", version, about = "Per-sandbox policy gateway in front of containerd")]
+#[command(
+    name = "berth-gateway",
+    version,
+    about = "Per-sandbox policy gateway in front of containerd"
+)]
 struct Args {
     /// The gateway's configuration file (TOML).
     #[arg(long, value_name = "FILE")]
@@ -53,7 +57,11 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> anyhow::Result<()> {
     let cfg = Config::load(&args.config)?;
     if !stdio::valid_id(&cfg.namespace) {
-        bail!("invalid namespace {:?} in {}", cfg.namespace, args.config.display());
+        bail!(
+            "invalid namespace {:?} in {}",
+            cfg.namespace,
+            args.config.display()
+        );
     }
     let engine = PolicyEngine::load(&cfg.policy_dir)
         .with_context(|| format!("loading policies from {}", cfg.policy_dir.display()))?;
@@ -72,15 +80,28 @@ fn run(args: &Args) -> anyhow::Result<()> {
     res
 }
 
-async fn serve(cfg: Config, engine: PolicyEngine, sb: Sandbox, dirs: StateDirs) -> anyhow::Result<()> {
+async fn serve(
+    cfg: Config,
+    engine: PolicyEngine,
+    sb: Sandbox,
+    dirs: StateDirs,
+) -> anyhow::Result<()> {
     let up = Upstream::new(&cfg.containerd_socket, &cfg.namespace)?;
     let relays = Relays::new(dirs.io, dirs.logs);
     match relays.recover() {
         Ok(0) => {}
-        Ok(n) => audit::info(&format!("picked up the stdio of {n} processes of a previous gateway")),
+        Ok(n) => audit::info(&format!(
+            "picked up the stdio of {n} processes of a previous gateway"
+        )),
         Err(e) => audit::warn(&format!("recovering relays: {e}")),
     }
-    let ctx = Arc::new(Ctx { up, sb, engine, relays, tmp_dir: dirs.tmp });
+    let ctx = Arc::new(Ctx {
+        up,
+        sb,
+        engine,
+        relays,
+        tmp_dir: dirs.tmp,
+    });
 
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
@@ -91,7 +112,10 @@ async fn serve(cfg: Config, engine: PolicyEngine, sb: Sandbox, dirs: StateDirs) 
         cfg.listen_containerd.display()
     ));
     if let Some(p) = &cfg.listen_buildkit {
-        audit::info(&format!("not serving the BuildKit facade on {}: not in this version", p.display()));
+        audit::info(&format!(
+            "not serving the BuildKit facade on {}: not in this version",
+            p.display()
+        ));
     }
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -123,13 +147,15 @@ fn bind(path: &Path) -> anyhow::Result<UnixListener> {
             if std::os::unix::net::UnixStream::connect(path).is_ok() {
                 bail!("another process is serving {}", path.display());
             }
-            std::fs::remove_file(path).with_context(|| format!("removing stale {}", path.display()))?;
+            std::fs::remove_file(path)
+                .with_context(|| format!("removing stale {}", path.display()))?;
         }
         Ok(_) => bail!("refusing to replace {}: not a socket", path.display()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("checking {}", path.display())),
     }
-    let listener = UnixListener::bind(path).with_context(|| format!("listening on {}", path.display()))?;
+    let listener =
+        UnixListener::bind(path).with_context(|| format!("listening on {}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
         .with_context(|| format!("making {} reachable", path.display()))?;
     Ok(listener)
@@ -146,7 +172,11 @@ impl StateDirs {
     /// Creates them 0700 and makes sure nobody else owns them: whoever owns
     /// the state dir could swap the FIFOs the shim opens as root.
     fn prepare(state: &Path) -> anyhow::Result<Self> {
-        let dirs = Self { io: state.join("io"), logs: state.join("logs"), tmp: state.join("tmp") };
+        let dirs = Self {
+            io: state.join("io"),
+            logs: state.join("logs"),
+            tmp: state.join("tmp"),
+        };
         let me = nix::unistd::geteuid().as_raw();
         for d in [state, &dirs.io, &dirs.logs, &dirs.tmp] {
             DirBuilder::new()
@@ -154,18 +184,25 @@ impl StateDirs {
                 .mode(0o700)
                 .create(d)
                 .with_context(|| format!("creating {}", d.display()))?;
-            let m = std::fs::symlink_metadata(d).with_context(|| format!("checking {}", d.display()))?;
+            let m = std::fs::symlink_metadata(d)
+                .with_context(|| format!("checking {}", d.display()))?;
             if !m.is_dir() {
                 bail!("{} is not a directory", d.display());
             }
             if m.uid() != me {
-                bail!("refusing state directory {}: owned by uid {}, not the gateway's uid {me}", d.display(), m.uid());
+                bail!(
+                    "refusing state directory {}: owned by uid {}, not the gateway's uid {me}",
+                    d.display(),
+                    m.uid()
+                );
             }
             std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))
                 .with_context(|| format!("making {} private", d.display()))?;
         }
         // Archives spooled by a load the previous gateway did not finish.
-        for e in std::fs::read_dir(&dirs.tmp).with_context(|| format!("reading {}", dirs.tmp.display()))? {
+        for e in std::fs::read_dir(&dirs.tmp)
+            .with_context(|| format!("reading {}", dirs.tmp.display()))?
+        {
             let p = e?.path();
             let _ = std::fs::remove_file(&p);
         }

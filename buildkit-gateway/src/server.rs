@@ -39,10 +39,20 @@ impl Ctx {
     }
 
     /// Logs an admission's outcome and passes on the admitted value.
-    pub fn admitted<T>(&self, peer: Peer, m: &Method, object: &str, res: Admission<T>) -> Result<T> {
+    pub fn admitted<T>(
+        &self,
+        peer: Peer,
+        m: &Method,
+        object: &str,
+        res: Admission<T>,
+    ) -> Result<T> {
         match res {
             Ok((value, v)) => {
-                let object = if v.object.is_empty() { object } else { &v.object };
+                let object = if v.object.is_empty() {
+                    object
+                } else {
+                    &v.object
+                };
                 audit::decision(&audit::Decision {
                     peer,
                     method: m.path,
@@ -58,8 +68,19 @@ impl Ctx {
     }
 
     /// A refusal by one of the gateway's own rules, logged like policy's.
-    pub fn refuse(&self, peer: Peer, m: &Method, object: &str, rule: &str, message: String) -> GatewayError {
-        let d = Denied { rule: rule.to_string(), reasons: vec![message.clone()], message };
+    pub fn refuse(
+        &self,
+        peer: Peer,
+        m: &Method,
+        object: &str,
+        rule: &str,
+        message: String,
+    ) -> GatewayError {
+        let d = Denied {
+            rule: rule.to_string(),
+            reasons: vec![message.clone()],
+            message,
+        };
         self.denied(peer, m, object, d)
     }
 
@@ -78,26 +99,52 @@ impl Ctx {
 
 /// Serves the containerd facade and berth's own services on `listener` until
 /// `shutdown` resolves, then stops accepting and lets running calls finish.
-pub async fn serve(ctx: Arc<Ctx>, listener: UnixListener, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn serve(
+    ctx: Arc<Ctx>,
+    listener: UnixListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     tonic::transport::Server::builder()
-        .add_service(facade::version::version_server::VersionServer::new(services::version::Version(ctx.clone())))
-        .add_service(facade::namespaces::namespaces_server::NamespacesServer::new(
-            services::namespaces::Namespaces(ctx.clone()),
+        .add_service(facade::version::version_server::VersionServer::new(
+            services::version::Version(ctx.clone()),
         ))
-        .add_service(facade::containers::containers_server::ContainersServer::new(
-            services::containers::Containers(ctx.clone()),
+        .add_service(
+            facade::namespaces::namespaces_server::NamespacesServer::new(
+                services::namespaces::Namespaces(ctx.clone()),
+            ),
+        )
+        .add_service(
+            facade::containers::containers_server::ContainersServer::new(
+                services::containers::Containers(ctx.clone()),
+            ),
+        )
+        .add_service(facade::images::images_server::ImagesServer::new(
+            services::images::Images(ctx.clone()),
         ))
-        .add_service(facade::images::images_server::ImagesServer::new(services::images::Images(ctx.clone())))
-        .add_service(facade::content::content_server::ContentServer::new(services::content::Content(ctx.clone())))
+        .add_service(facade::content::content_server::ContentServer::new(
+            services::content::Content(ctx.clone()),
+        ))
         .add_service(facade::snapshots::snapshots_server::SnapshotsServer::new(
             services::snapshots::Snapshots(ctx.clone()),
         ))
-        .add_service(facade::tasks::tasks_server::TasksServer::new(services::tasks::Tasks(ctx.clone())))
-        .add_service(facade::leases::leases_server::LeasesServer::new(services::leases::Leases(ctx.clone())))
-        .add_service(facade::events::events_server::EventsServer::new(services::events::Events(ctx.clone())))
-        .add_service(berth::stdio_server::StdioServer::new(services::attach::Stdio(ctx.clone())))
-        .add_service(berth::logs_server::LogsServer::new(services::logs::Logs(ctx.clone())))
-        .add_service(berth::images_server::ImagesServer::new(services::load::Load(ctx)))
+        .add_service(facade::tasks::tasks_server::TasksServer::new(
+            services::tasks::Tasks(ctx.clone()),
+        ))
+        .add_service(facade::leases::leases_server::LeasesServer::new(
+            services::leases::Leases(ctx.clone()),
+        ))
+        .add_service(facade::events::events_server::EventsServer::new(
+            services::events::Events(ctx.clone()),
+        ))
+        .add_service(berth::stdio_server::StdioServer::new(
+            services::attach::Stdio(ctx.clone()),
+        ))
+        .add_service(berth::logs_server::LogsServer::new(services::logs::Logs(
+            ctx.clone(),
+        )))
+        .add_service(berth::images_server::ImagesServer::new(
+            services::load::Load(ctx),
+        ))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
         .await?;
     Ok(())

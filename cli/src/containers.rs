@@ -25,12 +25,14 @@ use tonic::Code;
 use crate::client::Gateway;
 use crate::error::{CliError, Result};
 
+// Called by `commands::inspect` (owned by the images side of the CLI).
+#[allow(unused_imports)]
 pub use inspect::inspect_json;
 
 /// Labels berth's CLI keeps on a container besides the shared ones in
 /// `berth_proto::labels`. User labels may not use the `berth.` prefix.
 pub mod label {
-    pub use berth_proto::labels::{IMAGE, NAME, NETWORK};
+    pub use berth_proto::labels::{IMAGE, NAME};
     /// JSON of [`super::Record`].
     pub const CONFIG: &str = "berth.config";
     /// RFC 3339 time the current task was started.
@@ -115,8 +117,12 @@ pub struct Container {
 impl Container {
     pub fn from_api(c: api::Container) -> Self {
         let mut labels: BTreeMap<String, String> = c.labels.into_iter().collect();
-        let name = labels.remove(label::NAME).unwrap_or_else(|| c.id.chars().take(12).collect());
-        let image = labels.remove(label::IMAGE).unwrap_or_else(|| c.image.clone());
+        let name = labels
+            .remove(label::NAME)
+            .unwrap_or_else(|| c.id.chars().take(12).collect());
+        let image = labels
+            .remove(label::IMAGE)
+            .unwrap_or_else(|| c.image.clone());
         let record = labels
             .remove(label::CONFIG)
             .and_then(|json| serde_json::from_str(&json).ok())
@@ -174,7 +180,11 @@ impl Container {
 /// A string array of a JSON value; missing or malformed is empty.
 pub fn string_list(v: &serde_json::Value) -> Vec<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -183,9 +193,16 @@ pub fn string_list(v: &serde_json::Value) -> Vec<String> {
 pub enum State {
     /// No task, or a task that was never started.
     Created,
-    Running { pid: u32 },
-    Paused { pid: u32 },
-    Exited { code: u32, finished: Option<DateTime<Utc>> },
+    Running {
+        pid: u32,
+    },
+    Paused {
+        pid: u32,
+    },
+    Exited {
+        code: u32,
+        finished: Option<DateTime<Utc>>,
+    },
 }
 
 impl State {
@@ -198,7 +215,10 @@ impl State {
                 code: t.exit_status,
                 finished: t.exited_at.as_ref().and_then(timestamp),
             },
-            Status::Created | Status::Unknown => State::Created,
+            // containerd answers Unknown when it could not get the shim's
+            // state (a timeout under load); the task exists, so it runs.
+            Status::Unknown => State::Running { pid: t.pid },
+            Status::Created => State::Created,
         }
     }
 
@@ -277,7 +297,9 @@ pub fn timestamp(t: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
 /// Go's JSON form of a `time.Time` (RFC 3339 with trailing zeros of the
 /// fraction trimmed); `None` is Go's zero time, as docker prints it.
 pub fn go_time(t: Option<DateTime<Utc>>) -> String {
-    let Some(t) = t else { return "0001-01-01T00:00:00Z".to_string() };
+    let Some(t) = t else {
+        return "0001-01-01T00:00:00Z".to_string();
+    };
     let frac = format!("{:09}", t.timestamp_subsec_nanos());
     let frac = frac.trim_end_matches('0');
     let dot = if frac.is_empty() { "" } else { "." };
@@ -338,7 +360,9 @@ pub fn parse_signal(s: &str) -> Option<u32> {
     let rt = |base: u32, off: &str, sign: i64| -> Option<u32> {
         let off: i64 = if off.is_empty() { 0 } else { off.parse().ok()? };
         let n = base as i64 + sign * off;
-        (SIGRTMIN as i64..=SIGRTMAX as i64).contains(&n).then_some(n as u32)
+        (SIGRTMIN as i64..=SIGRTMAX as i64)
+            .contains(&n)
+            .then_some(n as u32)
     };
     if let Some(rest) = name.strip_prefix("RTMIN") {
         return rt(SIGRTMIN, rest.strip_prefix('+').unwrap_or(rest), 1);
@@ -366,7 +390,10 @@ pub fn snapshots_api(gw: &Gateway) -> SnapshotsClient<Channel> {
 pub fn daemon_message(status: &tonic::Status) -> String {
     let msg = status.message().trim();
     if msg.is_empty() {
-        format!("Error response from daemon: {}", status.code().description())
+        format!(
+            "Error response from daemon: {}",
+            status.code().description()
+        )
     } else {
         format!("Error response from daemon: {msg}")
     }
@@ -378,7 +405,9 @@ pub fn daemon_error(status: &tonic::Status) -> CliError {
 }
 
 pub fn no_such_container(key: &str) -> CliError {
-    CliError::general(format!("Error response from daemon: No such container: {key}"))
+    CliError::general(format!(
+        "Error response from daemon: No such container: {key}"
+    ))
 }
 
 /// Every container of the sandbox, newest first (docker's ps order).
@@ -388,16 +417,30 @@ pub async fn list(gw: &Gateway) -> Result<Vec<Container>> {
         .await
         .map_err(|s| daemon_error(&s))?
         .into_inner();
-    let mut all: Vec<Container> = reply.containers.into_iter().map(Container::from_api).collect();
+    let mut all: Vec<Container> = reply
+        .containers
+        .into_iter()
+        .map(Container::from_api)
+        .collect();
     all.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
     Ok(all)
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Lookup<'a> {
     Found(&'a Container),
     Missing,
     Ambiguous,
+}
+
+impl PartialEq for Lookup<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Lookup::Found(a), Lookup::Found(b)) => a.id == b.id,
+            (Lookup::Missing, Lookup::Missing) | (Lookup::Ambiguous, Lookup::Ambiguous) => true,
+            _ => false,
+        }
+    }
 }
 
 /// docker's resolution of a container reference: full ID, then exact
@@ -421,10 +464,34 @@ pub fn select<'a>(all: &'a [Container], key: &str) -> Lookup<'a> {
     }
 }
 
-/// Finds one container by name, ID or unique ID prefix.
-pub async fn find(gw: &Gateway, key: &str) -> Result<Container> {
+/// Every container with its state, newest first, after removing the
+/// `--rm` containers that have exited: docker's daemon removes them when
+/// they exit; berth has no daemon, so whoever looks first does.
+pub async fn list_live(gw: &Gateway) -> Result<Vec<(Container, State)>> {
     let all = list(gw).await?;
-    resolve(&all, key).cloned()
+    let mut tasks = tasks(gw).await?;
+    let mut live = Vec::with_capacity(all.len());
+    for c in all {
+        let state = State::from_task(tasks.remove(&c.id).as_ref());
+        if c.record.auto_remove && matches!(state, State::Exited { .. }) {
+            // Best effort: another berth may be removing it at the same time.
+            let _ = remove(gw, &c.id, &c.snapshotter, &c.snapshot_key).await;
+            continue;
+        }
+        live.push((c, state));
+    }
+    Ok(live)
+}
+
+/// Finds one container by name, ID or unique ID prefix, with its state.
+pub async fn find(gw: &Gateway, key: &str) -> Result<(Container, State)> {
+    let live = list_live(gw).await?;
+    let all: Vec<Container> = live.iter().map(|(c, _)| c.clone()).collect();
+    let id = resolve(&all, key)?.id.clone();
+    Ok(live
+        .into_iter()
+        .find(|(c, _)| c.id == id)
+        .expect("resolved from the same list"))
 }
 
 /// [`select`] with docker's errors.
@@ -440,7 +507,10 @@ pub fn resolve<'a>(all: &'a [Container], key: &str) -> Result<&'a Container> {
 
 /// The container's init process, if it has a task.
 pub async fn task(gw: &Gateway, id: &str) -> Result<Option<Process>> {
-    let req = api::GetRequest { container_id: id.to_string(), exec_id: String::new() };
+    let req = api::GetRequest {
+        container_id: id.to_string(),
+        exec_id: String::new(),
+    };
     match tasks_api(gw).get(req).await {
         Ok(r) => Ok(r.into_inner().process),
         Err(s) if s.code() == Code::NotFound => Ok(None),
@@ -451,15 +521,22 @@ pub async fn task(gw: &Gateway, id: &str) -> Result<Option<Process>> {
 /// Every task of the sandbox by container ID.
 pub async fn tasks(gw: &Gateway) -> Result<HashMap<String, Process>> {
     let reply = tasks_api(gw)
-        .list(api::ListTasksRequest { filter: String::new() })
+        .list(api::ListTasksRequest {
+            filter: String::new(),
+        })
         .await
         .map_err(|s| daemon_error(&s))?
         .into_inner();
-    Ok(reply.tasks.into_iter().map(|p| (p.container_id.clone(), p)).collect())
-}
-
-pub async fn state(gw: &Gateway, id: &str) -> Result<State> {
-    Ok(State::from_task(task(gw, id).await?.as_ref()))
+    // containerd names an init process by its container in `id` and leaves
+    // `container_id` empty.
+    let key = |p: &Process| {
+        if p.container_id.is_empty() {
+            p.id.clone()
+        } else {
+            p.container_id.clone()
+        }
+    };
+    Ok(reply.tasks.into_iter().map(|p| (key(&p), p)).collect())
 }
 
 /// Sends a signal to a process (the init process when `exec_id` is empty).
@@ -475,13 +552,21 @@ pub async fn kill(gw: &Gateway, id: &str, exec_id: &str, signal: u32) -> Result<
 
 /// Waits for a process to exit and returns its status.
 pub async fn wait(gw: &Gateway, id: &str, exec_id: &str) -> Result<u32, tonic::Status> {
-    let req = api::WaitRequest { container_id: id.to_string(), exec_id: exec_id.to_string() };
+    let req = api::WaitRequest {
+        container_id: id.to_string(),
+        exec_id: exec_id.to_string(),
+    };
     Ok(tasks_api(gw).wait(req).await?.into_inner().exit_status)
 }
 
 /// Deletes a stopped (or never started) task; a missing task is fine.
 pub async fn delete_task(gw: &Gateway, id: &str) -> Result<(), tonic::Status> {
-    match tasks_api(gw).delete(api::DeleteTaskRequest { container_id: id.to_string() }).await {
+    match tasks_api(gw)
+        .delete(api::DeleteTaskRequest {
+            container_id: id.to_string(),
+        })
+        .await
+    {
         Ok(_) => Ok(()),
         Err(s) if s.code() == Code::NotFound => Ok(()),
         Err(s) => Err(s),
@@ -489,8 +574,15 @@ pub async fn delete_task(gw: &Gateway, id: &str) -> Result<(), tonic::Status> {
 }
 
 /// Removes a snapshot; a missing one is fine.
-pub async fn remove_snapshot(gw: &Gateway, snapshotter: &str, key: &str) -> Result<(), tonic::Status> {
-    let req = api::snapshots::RemoveSnapshotRequest { snapshotter: snapshotter.to_string(), key: key.to_string() };
+pub async fn remove_snapshot(
+    gw: &Gateway,
+    snapshotter: &str,
+    key: &str,
+) -> Result<(), tonic::Status> {
+    let req = api::snapshots::RemoveSnapshotRequest {
+        snapshotter: snapshotter.to_string(),
+        key: key.to_string(),
+    };
     match snapshots_api(gw).remove(req).await {
         Ok(_) => Ok(()),
         Err(s) if s.code() == Code::NotFound => Ok(()),
@@ -500,15 +592,27 @@ pub async fn remove_snapshot(gw: &Gateway, snapshotter: &str, key: &str) -> Resu
 
 /// Removes a container that is not running: its task, the container record
 /// and its snapshot, so nothing is left behind.
-pub async fn remove(gw: &Gateway, id: &str, snapshotter: &str, snapshot_key: &str) -> Result<(), tonic::Status> {
+pub async fn remove(
+    gw: &Gateway,
+    id: &str,
+    snapshotter: &str,
+    snapshot_key: &str,
+) -> Result<(), tonic::Status> {
     delete_task(gw, id).await?;
-    match containers_api(gw).delete(api::DeleteContainerRequest { id: id.to_string() }).await {
+    match containers_api(gw)
+        .delete(api::DeleteContainerRequest { id: id.to_string() })
+        .await
+    {
         Ok(_) => {}
         Err(s) if s.code() == Code::NotFound => {}
         Err(s) => return Err(s),
     }
     if !snapshot_key.is_empty() {
-        let snapshotter = if snapshotter.is_empty() { SNAPSHOTTER } else { snapshotter };
+        let snapshotter = if snapshotter.is_empty() {
+            SNAPSHOTTER
+        } else {
+            snapshotter
+        };
         remove_snapshot(gw, snapshotter, snapshot_key).await?;
     }
     Ok(())
@@ -524,7 +628,9 @@ pub async fn record_start(gw: &Gateway, id: &str, at: DateTime<Utc>) -> Result<(
     };
     let req = api::UpdateContainerRequest {
         container: Some(container),
-        update_mask: Some(prost_types::FieldMask { paths: vec![format!("labels.{}", label::STARTED_AT)] }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec![format!("labels.{}", label::STARTED_AT)],
+        }),
     };
     containers_api(gw).update(req).await.map(|_| ())
 }
@@ -570,24 +676,60 @@ mod tests {
         let now = Utc::now();
         let started = Some(now - Duration::seconds(3));
         assert_eq!(State::Created.describe(None, now), "Created");
-        assert_eq!(State::Running { pid: 1 }.describe(started, now), "Up 3 seconds");
-        assert_eq!(State::Paused { pid: 1 }.describe(started, now), "Up 3 seconds (Paused)");
-        let exited = State::Exited { code: 2, finished: Some(now - Duration::minutes(2)) };
+        assert_eq!(
+            State::Running { pid: 1 }.describe(started, now),
+            "Up 3 seconds"
+        );
+        assert_eq!(
+            State::Paused { pid: 1 }.describe(started, now),
+            "Up 3 seconds (Paused)"
+        );
+        let exited = State::Exited {
+            code: 2,
+            finished: Some(now - Duration::minutes(2)),
+        };
         assert_eq!(exited.describe(started, now), "Exited (2) 2 minutes ago");
-        let just = State::Exited { code: 0, finished: Some(now) };
-        assert_eq!(just.describe(started, now), "Exited (0) Less than a second ago");
+        let just = State::Exited {
+            code: 0,
+            finished: Some(now),
+        };
+        assert_eq!(
+            just.describe(started, now),
+            "Exited (0) Less than a second ago"
+        );
     }
 
     #[test]
     fn task_status_maps_to_state() {
-        let p = |status: Status, code: u32| Process { status: status as i32, pid: 7, exit_status: code, ..Default::default() };
+        let p = |status: Status, code: u32| Process {
+            status: status as i32,
+            pid: 7,
+            exit_status: code,
+            ..Default::default()
+        };
         assert_eq!(State::from_task(None), State::Created);
-        assert_eq!(State::from_task(Some(&p(Status::Created, 0))), State::Created);
-        assert_eq!(State::from_task(Some(&p(Status::Running, 0))), State::Running { pid: 7 });
-        assert_eq!(State::from_task(Some(&p(Status::Pausing, 0))), State::Paused { pid: 7 });
+        assert_eq!(
+            State::from_task(Some(&p(Status::Created, 0))),
+            State::Created
+        );
+        assert_eq!(
+            State::from_task(Some(&p(Status::Running, 0))),
+            State::Running { pid: 7 }
+        );
+        assert_eq!(
+            State::from_task(Some(&p(Status::Unknown, 0))),
+            State::Running { pid: 7 }
+        );
+        assert_eq!(
+            State::from_task(Some(&p(Status::Pausing, 0))),
+            State::Paused { pid: 7 }
+        );
         assert_eq!(
             State::from_task(Some(&p(Status::Stopped, 3))),
-            State::Exited { code: 3, finished: None }
+            State::Exited {
+                code: 3,
+                finished: None
+            }
         );
     }
 
@@ -623,7 +765,11 @@ mod tests {
 
     #[test]
     fn lookup_prefers_id_then_name_then_prefix() {
-        let all = vec![container("abc123", "web"), container("abd456", "abc"), container("fff", "db")];
+        let all = vec![
+            container("abc123", "web"),
+            container("abd456", "abc"),
+            container("fff", "db"),
+        ];
         assert_eq!(select(&all, "abc123"), Lookup::Found(&all[0]));
         // An exact name wins over an ID prefix, as in docker.
         assert_eq!(select(&all, "abc"), Lookup::Found(&all[1]));
@@ -636,14 +782,24 @@ mod tests {
 
     #[test]
     fn berth_labels_are_decoded_and_hidden() {
-        let record = Record { user: "1000".into(), auto_remove: true, ..Default::default() };
+        let record = Record {
+            user: "1000".into(),
+            auto_remove: true,
+            ..Default::default()
+        };
         let c = Container::from_api(api::Container {
             id: "0123456789abcdef".into(),
             image: "docker.io/library/busybox:latest".into(),
             labels: HashMap::from([
                 (label::IMAGE.to_string(), "busybox".to_string()),
-                (label::CONFIG.to_string(), serde_json::to_string(&record).unwrap()),
-                (label::STARTED_AT.to_string(), "2024-01-02T03:04:05Z".to_string()),
+                (
+                    label::CONFIG.to_string(),
+                    serde_json::to_string(&record).unwrap(),
+                ),
+                (
+                    label::STARTED_AT.to_string(),
+                    "2024-01-02T03:04:05Z".to_string(),
+                ),
                 ("berth.other".to_string(), "x".to_string()),
                 ("app".to_string(), "web".to_string()),
             ]),
@@ -652,7 +808,13 @@ mod tests {
         assert_eq!(c.name, "0123456789ab");
         assert_eq!(c.image, "busybox");
         assert_eq!(c.record, record);
-        assert_eq!(c.started_at.unwrap().to_rfc3339(), "2024-01-02T03:04:05+00:00");
-        assert_eq!(c.labels, BTreeMap::from([("app".to_string(), "web".to_string())]));
+        assert_eq!(
+            c.started_at.unwrap().to_rfc3339(),
+            "2024-01-02T03:04:05+00:00"
+        );
+        assert_eq!(
+            c.labels,
+            BTreeMap::from([("app".to_string(), "web".to_string())])
+        );
     }
 }

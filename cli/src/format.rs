@@ -5,8 +5,10 @@
 //! see) and get docker's text back.
 
 pub mod json;
+pub mod output;
 pub mod tabwriter;
 mod template;
+pub mod time;
 pub mod units;
 
 use serde_json::Value;
@@ -60,6 +62,7 @@ pub fn execute_inspect(t: &Template, value: &Value) -> Result<String> {
 pub struct ListFormat {
     template: Template,
     table: bool,
+    mode: Mode,
 }
 
 impl ListFormat {
@@ -73,12 +76,23 @@ impl ListFormat {
             None if format == "json" => (false, JSON_FORMAT),
             None => (false, format),
         };
-        let body = body.trim_matches(' ').replace("\\t", "\t").replace("\\n", "\n");
-        Ok(Self { template: Template::parse("", &body)?, table })
+        let body = body
+            .trim_matches(' ')
+            .replace("\\t", "\t")
+            .replace("\\n", "\n");
+        Ok(Self {
+            template: Template::parse("", &body)?,
+            table,
+            mode: Mode::Strict,
+        })
     }
 
-    pub fn is_table(&self) -> bool {
-        self.table
+    /// Renders rows as docker's formatter context of this Go type
+    /// (`*formatter.imageContext`): a missing field is "can't evaluate field
+    /// … in type …" and `{{json .}}` is HTML-escaped, as in docker.
+    pub fn with_row_type(mut self, go_type: &'static str) -> Self {
+        self.mode = Mode::Row(go_type);
+        self
     }
 
     /// Renders the rows, each followed by a newline. A table gets a header
@@ -87,7 +101,7 @@ impl ListFormat {
     pub fn render(&self, rows: &[Value], headers: &Value) -> Result<String, TemplateError> {
         let mut body = String::new();
         for row in rows {
-            body.push_str(&self.template.execute(row, Mode::Strict)?);
+            body.push_str(&self.template.execute(row, self.mode)?);
             body.push('\n');
         }
         if !self.table {
@@ -117,7 +131,6 @@ mod tests {
             json!({"ID": "ba9876543210", "Names": "a-much-longer-name", "Image": "x", "Status": "Exited (0)"}),
         ];
         let f = ListFormat::parse(r"table {{.ID}}\t{{.Names}}").unwrap();
-        assert!(f.is_table());
         let want = "CONTAINER ID   NAMES\n0123456789ab   web\nba9876543210   a-much-longer-name\n";
         assert_eq!(f.render(&rows, &headers()).unwrap(), want);
         // An empty list still prints the header.
@@ -126,15 +139,29 @@ mod tests {
 
     #[test]
     fn plain_and_json_list_formats() {
-        let rows = vec![json!({"ID": "a", "Names": "<x>"}), json!({"ID": "b", "Names": "y"})];
+        let rows = vec![
+            json!({"ID": "a", "Names": "<x>"}),
+            json!({"ID": "b", "Names": "y"}),
+        ];
         let f = ListFormat::parse(r"  {{.ID}}\t{{.Names}}  ").unwrap();
         assert_eq!(f.render(&rows, &headers()).unwrap(), "a\t<x>\nb\ty\n");
         let j = ListFormat::parse("json").unwrap();
-        assert_eq!(j.render(&rows, &headers()).unwrap(), "{\"ID\":\"a\",\"Names\":\"<x>\"}\n{\"ID\":\"b\",\"Names\":\"y\"}\n");
+        assert_eq!(
+            j.render(&rows, &headers()).unwrap(),
+            "{\"ID\":\"a\",\"Names\":\"<x>\"}\n{\"ID\":\"b\",\"Names\":\"y\"}\n"
+        );
         let err = ListFormat::parse("{{.ID").unwrap_err();
         assert_eq!(err.to_string(), "template: :1: unclosed action");
-        let missing = ListFormat::parse("{{.Nope}}").unwrap().render(&rows, &headers()).unwrap_err();
-        assert!(missing.to_string().contains("map has no entry for key \"Nope\""), "{missing}");
+        let missing = ListFormat::parse("{{.Nope}}")
+            .unwrap()
+            .render(&rows, &headers())
+            .unwrap_err();
+        assert!(
+            missing
+                .to_string()
+                .contains("map has no entry for key \"Nope\""),
+            "{missing}"
+        );
     }
 
     #[test]
@@ -143,7 +170,10 @@ mod tests {
         assert_eq!(render("{{.Id}}", &v).unwrap(), "x");
         let parse = render("{{.Id", &v).unwrap_err();
         assert_eq!(parse.code, TEMPLATE_PARSE_EXIT);
-        assert_eq!(parse.message, "template parsing error: template: :1: unclosed action");
+        assert_eq!(
+            parse.message,
+            "template parsing error: template: :1: unclosed action"
+        );
         let exec = render("{{.Nope}}", &v).unwrap_err();
         assert_eq!(exec.code, 1);
         assert_eq!(

@@ -29,8 +29,6 @@ pub enum RefError {
     RemoteNotLowercase(String),
     #[error("invalid reference format: repository name must be lowercase")]
     NameNotLowercase,
-    #[error("repository name must have at least one component")]
-    NameEmpty,
     #[error("repository name must not be more than {NAME_TOTAL_LENGTH_MAX} characters")]
     NameTooLong,
     #[error("invalid repository name ({0}), cannot specify 64-byte hexadecimal strings")]
@@ -67,7 +65,7 @@ impl Reference {
         if remote.to_lowercase() != remote {
             return Err(RefError::RemoteNotLowercase(remote.to_string()));
         }
-        parse_full(&domain, &remainder, s)
+        parse_full(&domain, &remainder)
     }
 
     /// `domain/path`, without tag or digest.
@@ -124,13 +122,6 @@ fn push_tag_digest(s: &mut String, r: &Reference) {
     }
 }
 
-/// A normalized image reference: `docker.io/library/busybox:latest`.
-pub fn normalize(reference: &str) -> crate::error::Result<String> {
-    Reference::parse_normalized(reference)
-        .map(|r| r.with_default_tag().to_string())
-        .map_err(|e| crate::error::CliError::daemon(e.to_string()))
-}
-
 /// The short, docker-style display form (`busybox`, `localhost:5000/app`), and the tag.
 ///
 /// The tag is empty when the name carries none (a digest-only name). A name
@@ -149,9 +140,8 @@ fn split_docker_domain(name: &str) -> (String, String) {
     let (mut domain, mut remainder) = match name.find('/') {
         Some(i) => {
             let first = &name[..i];
-            let is_host = first.contains(['.', ':'])
-                || first == "localhost"
-                || first.to_lowercase() != first;
+            let is_host =
+                first.contains(['.', ':']) || first == "localhost" || first.to_lowercase() != first;
             if is_host {
                 (first.to_string(), name[i + 1..].to_string())
             } else {
@@ -171,7 +161,7 @@ fn split_docker_domain(name: &str) -> (String, String) {
 
 /// Checks `domain/remainder` against the reference grammar, as docker's
 /// `Parse` does on the normalised string.
-fn parse_full(domain: &str, remainder: &str, original: &str) -> Result<Reference, RefError> {
+fn parse_full(domain: &str, remainder: &str) -> Result<Reference, RefError> {
     let grammar = |remainder: &str| -> Option<(String, Option<String>, Option<String>)> {
         let (name_tag, digest) = match remainder.split_once('@') {
             Some((a, d)) => (a, Some(d)),
@@ -185,12 +175,15 @@ fn parse_full(domain: &str, remainder: &str, original: &str) -> Result<Reference
             && is_path(path)
             && tag.is_none_or(is_tag)
             && digest.is_none_or(is_digest_syntax);
-        ok.then(|| (path.to_string(), tag.map(str::to_string), digest.map(str::to_string)))
+        ok.then(|| {
+            (
+                path.to_string(),
+                tag.map(str::to_string),
+                digest.map(str::to_string),
+            )
+        })
     };
     let Some((path, tag, digest)) = grammar(remainder) else {
-        if original.is_empty() {
-            return Err(RefError::NameEmpty);
-        }
         // docker retries the match lower-cased to tell case errors apart.
         if grammar(&remainder.to_lowercase()).is_some() && is_domain(domain) {
             return Err(RefError::NameNotLowercase);
@@ -203,7 +196,12 @@ fn parse_full(domain: &str, remainder: &str, original: &str) -> Result<Reference
     if let Some(d) = &digest {
         check_digest(d)?;
     }
-    Ok(Reference { domain: domain.to_string(), path, tag, digest })
+    Ok(Reference {
+        domain: domain.to_string(),
+        path,
+        tag,
+        digest,
+    })
 }
 
 /// `[a-f0-9]{64}`: docker refuses a bare image ID where a name is expected.
@@ -341,20 +339,41 @@ mod tests {
             ("busybox", "docker.io/library/busybox:latest".into()),
             ("busybox:1.36", "docker.io/library/busybox:1.36".into()),
             ("library/busybox", "docker.io/library/busybox:latest".into()),
-            ("docker.io/busybox", "docker.io/library/busybox:latest".into()),
-            ("index.docker.io/busybox", "docker.io/library/busybox:latest".into()),
-            ("docker.io/library/busybox:latest", "docker.io/library/busybox:latest".into()),
+            (
+                "docker.io/busybox",
+                "docker.io/library/busybox:latest".into(),
+            ),
+            (
+                "index.docker.io/busybox",
+                "docker.io/library/busybox:latest".into(),
+            ),
+            (
+                "docker.io/library/busybox:latest",
+                "docker.io/library/busybox:latest".into(),
+            ),
             ("user/app:1", "docker.io/user/app:1".into()),
             ("user/app/sub", "docker.io/user/app/sub:latest".into()),
             ("localhost/app", "localhost/app:latest".into()),
             ("localhost:5000/x", "localhost:5000/x:latest".into()),
             ("127.0.0.1:5000/x/y:v2", "127.0.0.1:5000/x/y:v2".into()),
             ("[::1]:5000/x", "[::1]:5000/x:latest".into()),
-            ("Registry.Example.com/app", "Registry.Example.com/app:latest".into()),
+            (
+                "Registry.Example.com/app",
+                "Registry.Example.com/app:latest".into(),
+            ),
             (digested.as_str(), digested.clone()),
-            (&format!("busybox:1@{D}"), format!("docker.io/library/busybox:1@{D}")),
-            ("a_b/c__d/e-f/g--h/i.j", "docker.io/a_b/c__d/e-f/g--h/i.j:latest".into()),
-            ("busybox:Tag_1.x-y", "docker.io/library/busybox:Tag_1.x-y".into()),
+            (
+                &format!("busybox:1@{D}"),
+                format!("docker.io/library/busybox:1@{D}"),
+            ),
+            (
+                "a_b/c__d/e-f/g--h/i.j",
+                "docker.io/a_b/c__d/e-f/g--h/i.j:latest".into(),
+            ),
+            (
+                "busybox:Tag_1.x-y",
+                "docker.io/library/busybox:Tag_1.x-y".into(),
+            ),
             // A single-component name that looks like a registry stays a name.
             ("localhost:5000", "docker.io/library/localhost:5000".into()),
             // Upper-case first component: a registry, as docker decides.
@@ -419,18 +438,17 @@ mod tests {
             ("not a reference", ("not a reference", "")),
         ];
         for (full, (name, tag)) in cases {
-            assert_eq!(familiar(full), (name.to_string(), tag.to_string()), "{full}");
+            assert_eq!(
+                familiar(full),
+                (name.to_string(), tag.to_string()),
+                "{full}"
+            );
         }
         let r = Reference::parse_normalized(&format!("docker.io/library/busybox@{D}")).unwrap();
         assert_eq!(r.familiar_string(), format!("busybox@{D}"));
-        assert_eq!(familiar(&r.to_string()), ("busybox".to_string(), String::new()));
-    }
-
-    #[test]
-    fn normalize_maps_errors_to_cli_errors() {
-        assert_eq!(normalize("busybox").unwrap(), "docker.io/library/busybox:latest");
-        let e = normalize("Busybox").unwrap_err();
-        assert_eq!(e.code, crate::error::exit::DAEMON);
-        assert!(e.message.starts_with("invalid reference format: repository name"));
+        assert_eq!(
+            familiar(&r.to_string()),
+            ("busybox".to_string(), String::new())
+        );
     }
 }

@@ -13,9 +13,6 @@ use serde_json::{json, Value};
 /// docker's default PATH for a container whose image sets none.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// RLIMIT_NOFILE of every process (docker inherits 1048576 from its daemon).
-const NOFILE: u64 = 1_048_576;
-
 /// CFS period docker uses for `--cpus`.
 const CPU_PERIOD: u64 = 100_000;
 
@@ -98,7 +95,13 @@ pub const MASKED_PATHS: &[&str] = &[
 ];
 
 /// docker's default read-only paths.
-pub const READONLY_PATHS: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+pub const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 
 /// The process of a container or exec.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,7 +231,9 @@ pub fn build(input: &SpecInput) -> Value {
     match &input.seccomp {
         Seccomp::Unconfined => {}
         _ if input.privileged => {}
-        Seccomp::Default => linux["seccomp"] = seccomp::default_profile(&input.process.capabilities),
+        Seccomp::Default => {
+            linux["seccomp"] = seccomp::default_profile(&input.process.capabilities)
+        }
         Seccomp::Profile(p) => linux["seccomp"] = p.clone(),
     }
     if !input.devices.is_empty() {
@@ -284,7 +289,9 @@ pub fn process(p: &ProcessInput) -> Value {
             "effective": caps,
             "permitted": caps,
         },
-        "rlimits": [{ "type": "RLIMIT_NOFILE", "hard": NOFILE, "soft": NOFILE }],
+        // No rlimits, as docker: the process inherits the runtime's. A fixed
+        // RLIMIT_NOFILE above the shim's hard limit fails runc's setrlimit
+        // (EPERM) on hosts that run containerd with a lower limit.
         "noNewPrivileges": p.no_new_privileges,
     });
     if let Some(profile) = &p.apparmor_profile {
@@ -311,11 +318,16 @@ fn mounts(input: &SpecInput) -> Vec<Value> {
                 "options": ["nosuid", "noexec", "nodev"] }),
     ];
     if !input.ipc_none {
-        m.push(json!({ "destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-                       "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"] }));
+        m.push(
+            json!({ "destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+                       "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"] }),
+        );
     }
     for b in &input.binds {
-        let mut options = vec!["rbind".to_string(), if b.read_only { "ro" } else { "rw" }.to_string()];
+        let mut options = vec![
+            "rbind".to_string(),
+            if b.read_only { "ro" } else { "rw" }.to_string(),
+        ];
         if let Some(p) = &b.propagation {
             options.push(p.clone());
         }
@@ -359,7 +371,11 @@ fn normalize_caps(values: &[String], flag: &str) -> Result<(Vec<String>, bool), 
             all = true;
             continue;
         }
-        let cap = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
+        let cap = if upper.starts_with("CAP_") {
+            upper
+        } else {
+            format!("CAP_{upper}")
+        };
         if !ALL_CAPS.contains(&cap.as_str()) {
             return Err(format!("invalid {flag}: unknown capability: \"{cap}\""));
         }
@@ -373,7 +389,11 @@ fn normalize_caps(values: &[String], flag: &str) -> Result<(Vec<String>, bool), 
 /// docker's capability tweaking: privileged gets all; `--cap-add ALL`
 /// gets all but the dropped; `--cap-drop ALL` keeps only the added;
 /// otherwise the default set minus drops plus adds.
-pub fn capabilities(privileged: bool, add: &[String], drop: &[String]) -> Result<Vec<String>, String> {
+pub fn capabilities(
+    privileged: bool,
+    add: &[String],
+    drop: &[String],
+) -> Result<Vec<String>, String> {
     let all = || ALL_CAPS.iter().map(|c| c.to_string());
     if privileged {
         return Ok(all().collect());
@@ -385,8 +405,11 @@ pub fn capabilities(privileged: bool, add: &[String], drop: &[String]) -> Result
     } else if drop_all {
         add
     } else {
-        let mut caps: Vec<String> =
-            DEFAULT_CAPS.iter().map(|c| c.to_string()).filter(|c| !drop.contains(c)).collect();
+        let mut caps: Vec<String> = DEFAULT_CAPS
+            .iter()
+            .map(|c| c.to_string())
+            .filter(|c| !drop.contains(c))
+            .collect();
         for c in add {
             if !caps.contains(&c) {
                 caps.push(c);
@@ -408,7 +431,9 @@ pub fn replace_or_append(base: &[String], overrides: &[String]) -> Vec<String> {
     let mut out: Vec<Option<String>> = base.iter().cloned().map(Some).collect();
     for o in overrides {
         let key = env_key(o);
-        let existing = out.iter().position(|e| e.as_deref().is_some_and(|e| env_key(e) == key));
+        let existing = out
+            .iter()
+            .position(|e| e.as_deref().is_some_and(|e| env_key(e) == key));
         match (o.contains('='), existing) {
             (true, Some(i)) => out[i] = Some(o.clone()),
             (true, None) => out.push(Some(o.clone())),
@@ -434,7 +459,10 @@ pub fn config_env(user: &[String], image: &[String]) -> Vec<String> {
 /// The environment of a container's process, as docker's daemon makes it:
 /// PATH, HOSTNAME and (with a TTY) TERM, overridden by `Config.Env`.
 pub fn process_env(config_env: &[String], hostname: &str, tty: bool) -> Vec<String> {
-    let mut base = vec![format!("PATH={DEFAULT_PATH}"), format!("HOSTNAME={hostname}")];
+    let mut base = vec![
+        format!("PATH={DEFAULT_PATH}"),
+        format!("HOSTNAME={hostname}"),
+    ];
     if tty {
         base.push("TERM=xterm".to_string());
     }
@@ -516,27 +544,54 @@ mod tests {
     #[test]
     fn default_spec_is_a_valid_oci_spec_with_dockers_defaults() {
         let spec = build(&base_input());
-        let parsed: oci_spec::runtime::Spec = serde_json::from_value(spec.clone()).expect("valid OCI spec");
+        let parsed: oci_spec::runtime::Spec =
+            serde_json::from_value(spec.clone()).expect("valid OCI spec");
         assert_eq!(parsed.hostname().as_deref(), Some("0123456789ab"));
-        assert_eq!(namespaces(&spec), ["pid", "ipc", "uts", "mount", "network", "cgroup"]);
-        assert!(spec["linux"]["namespaces"].as_array().unwrap().iter().all(|n| n.get("path").is_none()));
+        assert_eq!(
+            namespaces(&spec),
+            ["pid", "ipc", "uts", "mount", "network", "cgroup"]
+        );
+        assert!(spec["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n.get("path").is_none()));
         assert_eq!(caps(&spec, "bounding"), DEFAULT_CAPS);
         assert_eq!(caps(&spec, "effective"), DEFAULT_CAPS);
         assert_eq!(caps(&spec, "permitted"), DEFAULT_CAPS);
         assert!(spec["process"]["capabilities"].get("inheritable").is_none());
         assert!(spec["process"]["capabilities"].get("ambient").is_none());
         assert_eq!(spec["process"]["noNewPrivileges"], false);
-        assert_eq!(spec["process"]["rlimits"][0]["hard"], 1_048_576);
+        assert!(spec["process"].get("rlimits").is_none());
         assert_eq!(spec["process"]["user"]["additionalGids"], json!([10]));
         assert_eq!(spec["root"], json!({ "path": "rootfs", "readonly": false }));
         assert_eq!(spec["linux"]["maskedPaths"], json!(MASKED_PATHS));
         assert_eq!(spec["linux"]["readonlyPaths"], json!(READONLY_PATHS));
         assert_eq!(spec["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
-        assert_eq!(spec["linux"]["resources"]["devices"], json!([{ "allow": false, "access": "rwm" }]));
+        assert_eq!(
+            spec["linux"]["resources"]["devices"],
+            json!([{ "allow": false, "access": "rwm" }])
+        );
         assert!(spec["linux"].get("devices").is_none());
         assert!(spec.get("annotations").is_none());
-        let dests: Vec<&str> = spec["mounts"].as_array().unwrap().iter().map(|m| m["destination"].as_str().unwrap()).collect();
-        assert_eq!(dests, ["/proc", "/dev", "/dev/pts", "/sys", "/sys/fs/cgroup", "/dev/mqueue", "/dev/shm"]);
+        let dests: Vec<&str> = spec["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["destination"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            dests,
+            [
+                "/proc",
+                "/dev",
+                "/dev/pts",
+                "/sys",
+                "/sys/fs/cgroup",
+                "/dev/mqueue",
+                "/dev/shm"
+            ]
+        );
         assert_eq!(spec["mounts"][3]["options"][3], "ro");
         assert_eq!(spec["mounts"][4]["options"][0], "ro");
     }
@@ -549,7 +604,10 @@ mod tests {
         let spec = build(&input);
         assert_eq!(caps(&spec, "bounding").len(), ALL_CAPS.len());
         assert!(spec["linux"].get("seccomp").is_none());
-        assert_eq!(spec["linux"]["resources"]["devices"], json!([{ "allow": true, "access": "rwm" }]));
+        assert_eq!(
+            spec["linux"]["resources"]["devices"],
+            json!([{ "allow": true, "access": "rwm" }])
+        );
         assert!(spec["linux"].get("maskedPaths").is_none());
         assert!(spec["linux"].get("readonlyPaths").is_none());
         assert_eq!(spec["mounts"][3]["options"][3], "rw");
@@ -558,10 +616,34 @@ mod tests {
     #[test]
     fn host_namespaces_are_left_out() {
         for (host, missing) in [
-            (HostNamespaces { pid: true, ..Default::default() }, "pid"),
-            (HostNamespaces { ipc: true, ..Default::default() }, "ipc"),
-            (HostNamespaces { uts: true, ..Default::default() }, "uts"),
-            (HostNamespaces { network: true, ..Default::default() }, "network"),
+            (
+                HostNamespaces {
+                    pid: true,
+                    ..Default::default()
+                },
+                "pid",
+            ),
+            (
+                HostNamespaces {
+                    ipc: true,
+                    ..Default::default()
+                },
+                "ipc",
+            ),
+            (
+                HostNamespaces {
+                    uts: true,
+                    ..Default::default()
+                },
+                "uts",
+            ),
+            (
+                HostNamespaces {
+                    network: true,
+                    ..Default::default()
+                },
+                "network",
+            ),
         ] {
             let mut input = base_input();
             input.host = host;
@@ -611,17 +693,34 @@ mod tests {
             permissions: "rwm".into(),
         }];
         input.binds = vec![
-            Bind { source: "/w/src".into(), destination: "/src".into(), read_only: true, propagation: None },
-            Bind { source: "/w/out".into(), destination: "/out".into(), read_only: false, propagation: Some("rshared".into()) },
+            Bind {
+                source: "/w/src".into(),
+                destination: "/src".into(),
+                read_only: true,
+                propagation: None,
+            },
+            Bind {
+                source: "/w/out".into(),
+                destination: "/out".into(),
+                read_only: false,
+                propagation: Some("rshared".into()),
+            },
         ];
-        input.resources = Resources { memory: Some(64 << 20), nano_cpus: Some(1_500_000_000), pids_limit: Some(100) };
+        input.resources = Resources {
+            memory: Some(64 << 20),
+            nano_cpus: Some(1_500_000_000),
+            pids_limit: Some(100),
+        };
         input.read_only_rootfs = true;
         input.ipc_none = true;
         let spec = build(&input);
         serde_json::from_value::<oci_spec::runtime::Spec>(spec.clone()).expect("valid OCI spec");
         assert_eq!(spec["linux"]["devices"][0]["path"], "/dev/xvda");
         assert_eq!(spec["linux"]["devices"][0]["type"], "b");
-        assert_eq!(spec["linux"]["resources"]["devices"][1], json!({ "allow": true, "type": "b", "major": 8, "minor": 0, "access": "rwm" }));
+        assert_eq!(
+            spec["linux"]["resources"]["devices"][1],
+            json!({ "allow": true, "type": "b", "major": 8, "minor": 0, "access": "rwm" })
+        );
         let mounts = spec["mounts"].as_array().unwrap();
         assert!(!mounts.iter().any(|m| m["destination"] == "/dev/shm"));
         let binds: Vec<&Value> = mounts.iter().filter(|m| m["type"] == "bind").collect();
@@ -629,7 +728,10 @@ mod tests {
         assert_eq!(binds[1]["options"], json!(["rbind", "rw", "rshared"]));
         assert_eq!(binds[1]["source"], "/w/out");
         assert_eq!(spec["linux"]["resources"]["memory"]["limit"], 64 << 20);
-        assert_eq!(spec["linux"]["resources"]["cpu"], json!({ "quota": 150_000, "period": 100_000 }));
+        assert_eq!(
+            spec["linux"]["resources"]["cpu"],
+            json!({ "quota": 150_000, "period": 100_000 })
+        );
         assert_eq!(spec["linux"]["resources"]["pids"]["limit"], 100);
         assert_eq!(spec["root"]["readonly"], true);
     }
@@ -651,9 +753,20 @@ mod tests {
         assert!(!dropped.contains(&"CAP_CHOWN".to_string()));
         assert!(!dropped.contains(&"CAP_KILL".to_string()));
         assert_eq!(dropped.len(), DEFAULT_CAPS.len() - 2);
-        assert_eq!(capabilities(false, &v(&["ALL"]), &v(&["SYS_ADMIN"])).unwrap().len(), ALL_CAPS.len() - 1);
-        assert_eq!(capabilities(false, &v(&["chown"]), &v(&["all"])).unwrap(), ["CAP_CHOWN"]);
-        assert_eq!(capabilities(false, &v(&["CHOWN"]), &[]).unwrap().len(), DEFAULT_CAPS.len());
+        assert_eq!(
+            capabilities(false, &v(&["ALL"]), &v(&["SYS_ADMIN"]))
+                .unwrap()
+                .len(),
+            ALL_CAPS.len() - 1
+        );
+        assert_eq!(
+            capabilities(false, &v(&["chown"]), &v(&["all"])).unwrap(),
+            ["CAP_CHOWN"]
+        );
+        assert_eq!(
+            capabilities(false, &v(&["CHOWN"]), &[]).unwrap().len(),
+            DEFAULT_CAPS.len()
+        );
         assert_eq!(
             capabilities(false, &v(&["FOO"]), &[]).unwrap_err(),
             "invalid CapAdd: unknown capability: \"CAP_FOO\""
@@ -669,24 +782,60 @@ mod tests {
         assert_eq!(config, ["A=1", "HOME=/home", "PATH=/usr/bin"]);
         assert_eq!(
             process_env(&config, "abc", true),
-            ["PATH=/usr/bin", "HOSTNAME=abc", "TERM=xterm", "A=1", "HOME=/home"]
+            [
+                "PATH=/usr/bin",
+                "HOSTNAME=abc",
+                "TERM=xterm",
+                "A=1",
+                "HOME=/home"
+            ]
         );
-        assert_eq!(process_env(&[], "abc", false), [format!("PATH={DEFAULT_PATH}"), "HOSTNAME=abc".into()]);
-        assert_eq!(replace_or_append(&s(&["A=1", "B=2"]), &s(&["B=3", "A", "C=4"])), ["B=3", "C=4"]);
+        assert_eq!(
+            process_env(&[], "abc", false),
+            [format!("PATH={DEFAULT_PATH}"), "HOSTNAME=abc".into()]
+        );
+        assert_eq!(
+            replace_or_append(&s(&["A=1", "B=2"]), &s(&["B=3", "A", "C=4"])),
+            ["B=3", "C=4"]
+        );
     }
 
     #[test]
     fn entrypoint_and_cmd_merge_like_docker() {
         let ep = s(&["/entry.sh"]);
         let cmd = s(&["serve", "--port=1"]);
-        assert_eq!(command(&ep, &cmd, None, &[]).unwrap(), (ep.clone(), cmd.clone()));
-        assert_eq!(command(&ep, &cmd, None, &s(&["ls"])).unwrap(), (ep.clone(), s(&["ls"])));
+        assert_eq!(
+            command(&ep, &cmd, None, &[]).unwrap(),
+            (ep.clone(), cmd.clone())
+        );
+        assert_eq!(
+            command(&ep, &cmd, None, &s(&["ls"])).unwrap(),
+            (ep.clone(), s(&["ls"]))
+        );
         // A user entrypoint drops the image's CMD.
-        assert_eq!(command(&ep, &cmd, Some("/bin/sh -c"), &[]).unwrap(), (s(&["/bin/sh -c"]), vec![]));
-        assert_eq!(command(&ep, &cmd, Some("sh"), &s(&["-c", "x"])).unwrap(), (s(&["sh"]), s(&["-c", "x"])));
-        assert_eq!(command(&ep, &cmd, Some(""), &s(&["ls"])).unwrap(), (vec![], s(&["ls"])));
-        assert_eq!(command(&ep, &cmd, Some(""), &[]).unwrap_err(), "no command specified");
-        assert_eq!(command(&[], &[], None, &[]).unwrap_err(), "no command specified");
-        assert_eq!(command(&[], &s(&["sh"]), None, &[]).unwrap(), (vec![], s(&["sh"])));
+        assert_eq!(
+            command(&ep, &cmd, Some("/bin/sh -c"), &[]).unwrap(),
+            (s(&["/bin/sh -c"]), vec![])
+        );
+        assert_eq!(
+            command(&ep, &cmd, Some("sh"), &s(&["-c", "x"])).unwrap(),
+            (s(&["sh"]), s(&["-c", "x"]))
+        );
+        assert_eq!(
+            command(&ep, &cmd, Some(""), &s(&["ls"])).unwrap(),
+            (vec![], s(&["ls"]))
+        );
+        assert_eq!(
+            command(&ep, &cmd, Some(""), &[]).unwrap_err(),
+            "no command specified"
+        );
+        assert_eq!(
+            command(&[], &[], None, &[]).unwrap_err(),
+            "no command specified"
+        );
+        assert_eq!(
+            command(&[], &s(&["sh"]), None, &[]).unwrap(),
+            (vec![], s(&["sh"]))
+        );
     }
 }

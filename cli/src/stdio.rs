@@ -10,7 +10,9 @@ use std::future::Future;
 use std::io::IsTerminal;
 
 use berth_proto::berth::v1::stdio_client::StdioClient;
-use berth_proto::berth::v1::{attach_request, attach_response, AttachOpen, AttachRequest, AttachResponse};
+use berth_proto::berth::v1::{
+    attach_request, attach_response, AttachOpen, AttachRequest, AttachResponse,
+};
 use containerd_client::services::v1 as api;
 use nix::sys::termios::{self, SetArg, Termios};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -67,7 +69,12 @@ pub fn window_size() -> Option<(u16, u16)> {
     if !stdout.is_terminal() {
         return None;
     }
-    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     #[allow(unsafe_code)]
     // SAFETY: TIOCGWINSZ writes one `winsize` into the pointer, which points
     // to a live, correctly typed local.
@@ -96,7 +103,12 @@ pub struct Attachment {
 
 /// Opens the attach stream of a process (the init process when `exec_id`
 /// is empty) and waits until the gateway has subscribed it to the output.
-pub async fn attach(gw: &Gateway, container_id: &str, exec_id: &str, io: Io) -> Result<Attachment, tonic::Status> {
+pub async fn attach(
+    gw: &Gateway,
+    container_id: &str,
+    exec_id: &str,
+    io: Io,
+) -> Result<Attachment, tonic::Status> {
     let (requests, rx) = mpsc::channel(16);
     let open = AttachOpen {
         container_id: container_id.to_string(),
@@ -106,7 +118,9 @@ pub async fn attach(gw: &Gateway, container_id: &str, exec_id: &str, io: Io) -> 
         stderr: !io.tty,
     };
     requests
-        .send(AttachRequest { payload: Some(attach_request::Payload::Open(open)) })
+        .send(AttachRequest {
+            payload: Some(attach_request::Payload::Open(open)),
+        })
         .await
         .map_err(|_| tonic::Status::internal("attach stream closed"))?;
     let mut responses = StdioClient::new(gw.channel.clone())
@@ -115,12 +129,21 @@ pub async fn attach(gw: &Gateway, container_id: &str, exec_id: &str, io: Io) -> 
         .into_inner();
     loop {
         match responses.message().await? {
-            Some(AttachResponse { payload: Some(attach_response::Payload::Ready(_)) }) => break,
+            Some(AttachResponse {
+                payload: Some(attach_response::Payload::Ready(_)),
+            }) => break,
             Some(other) => write_output(other).await,
-            None => return Err(tonic::Status::unavailable("the gateway closed the attach stream before it was ready")),
+            None => {
+                return Err(tonic::Status::unavailable(
+                    "the gateway closed the attach stream before it was ready",
+                ))
+            }
         }
     }
-    Ok(Attachment { requests, responses })
+    Ok(Attachment {
+        requests,
+        responses,
+    })
 }
 
 async fn write_output(r: AttachResponse) {
@@ -166,7 +189,14 @@ async fn pump_stdin(requests: mpsc::Sender<AttachRequest>) {
             Ok(n) => attach_request::Payload::Stdin(buf[..n].to_vec()),
         };
         let last = matches!(payload, attach_request::Payload::CloseStdin(_));
-        if requests.send(AttachRequest { payload: Some(payload) }).await.is_err() || last {
+        if requests
+            .send(AttachRequest {
+                payload: Some(payload),
+            })
+            .await
+            .is_err()
+            || last
+        {
             return;
         }
     }
@@ -174,7 +204,14 @@ async fn pump_stdin(requests: mpsc::Sender<AttachRequest>) {
 
 /// Signals docker's sig-proxy forwards (SIGCHLD, SIGPIPE, SIGURG and
 /// SIGWINCH stay local; SIGKILL and SIGSTOP cannot be caught).
-const PROXIED: &[i32] = &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2];
+const PROXIED: &[i32] = &[
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
 
 /// Forwards the CLI's signals to the process until aborted.
 fn spawn_signal_proxy(gw: &Gateway, container_id: &str, exec_id: &str) -> Vec<JoinHandle<()>> {
@@ -227,7 +264,13 @@ async fn termination() -> i32 {
 /// Runs a created process attached to the local terminal: attach, then
 /// `start`, then relay until it exits; returns its exit status. The local
 /// terminal is restored on every way out.
-pub async fn run_attached<F, Fut>(gw: &Gateway, container_id: &str, exec_id: &str, io: Io, start: F) -> Result<u32>
+pub async fn run_attached<F, Fut>(
+    gw: &Gateway,
+    container_id: &str,
+    exec_id: &str,
+    io: Io,
+    start: F,
+) -> Result<u32>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<()>>,
@@ -235,7 +278,11 @@ where
     let attachment = attach(gw, container_id, exec_id, io)
         .await
         .map_err(|s| CliError::daemon(daemon_message(&s)))?;
-    let raw = if io.tty && io.stdin { RawTerminal::enter() } else { None };
+    let raw = if io.tty && io.stdin {
+        RawTerminal::enter()
+    } else {
+        None
+    };
     start().await?;
 
     let mut helpers = Vec::new();

@@ -280,7 +280,7 @@ fn load_of_a_blob_that_does_not_match_its_digest_fails_cleanly() {
 }
 
 #[test]
-fn load_of_a_new_image_then_its_removal_from_containerd() {
+fn load_of_an_image_with_a_new_name_prints_that_name() {
     // The control for the test above: the same archive, uncorrupted, loads.
     stack();
     let _serial = serial();

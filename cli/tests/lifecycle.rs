@@ -200,7 +200,7 @@ fn exec_privileged_is_refused() {
     let (name, _) = started(&mut cleanup, "exec-priv");
     let out = docker(&["exec", "--privileged", &name, "id"]);
     out.code(125);
-    assert_one_line_message(&out, &["privileged"]);
+    assert_one_line_message(&out, &["privileged", "capabilit"]);
 }
 
 #[test]

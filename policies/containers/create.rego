@@ -64,6 +64,7 @@ deny contains sprintf("namespace type %s is not allowed", [type]) if {
 }
 
 deny contains sprintf("namespace %s is listed twice", [type]) if {
+	count(ns_types) != count({t | some t in ns_types})
 	some type in ns_types
 	count([t | some t in ns_types; t == type]) > 1
 }
@@ -91,10 +92,29 @@ deny contains sprintf("devices are not allowed (%s)", [concat(", ", sort(paths))
 	count(paths) > 0
 }
 
+# --device-cgroup-rule; for --device the device itself is the reason.
 deny contains sprintf("device cgroup rule %s is not allowed", [rule]) if {
 	not privileged
+	count(r.linux.devices) == 0
 	some rule in r.linux.device_rules
 	not rule in b.default_device_rules
+}
+
+# --security-opt systempaths=unconfined: the gateway would add them back,
+# but a request to weaken the container is refused, not silently changed.
+missing_system_paths := (
+	{p | some p in b.required_masked_paths} | {p | some p in b.required_readonly_paths}
+) - ({p | some p in r.linux.masked_paths} | {p | some p in r.linux.readonly_paths})
+
+deny contains "unmasking system paths is not allowed" if {
+	not privileged
+	count(missing_system_paths) > 3
+}
+
+deny contains sprintf("unmasking system paths is not allowed (%s)", [concat(", ", sort(missing_system_paths))]) if {
+	not privileged
+	count(missing_system_paths) > 0
+	count(missing_system_paths) <= 3
 }
 
 deny contains sprintf("hooks are not allowed (%s)", [concat(", ", r.hooks)]) if count(r.hooks) > 0
@@ -123,6 +143,12 @@ deny contains "realtime cpu scheduling is not allowed" if r.linux.cpu_realtime
 # --- mounts ------------------------------------------------------------------
 
 binds := [m | some m in r.mounts; m.bind != null]
+
+others := [m | some m in r.mounts; m.bind == null]
+
+tmpfs_mounts := [m | some m in others; m.type == "tmpfs"]
+
+user_mounts := array.concat(binds, tmpfs_mounts)
 
 deny contains sprintf("bind mount source %s is not an absolute path", [m.source]) if {
 	some m in binds
@@ -164,48 +190,36 @@ deny contains sprintf("bind mount option %s is not allowed (%s)", [opt, m.destin
 }
 
 deny contains sprintf("mount at %s has no type", [m.destination]) if {
-	some m in r.mounts
-	m.bind == null
+	some m in others
 	m.type == ""
 }
 
+# proc, sysfs, devpts… only where every container has them (the gateway
+# replaces them with its own).
 deny contains sprintf("%s mount at %s is not allowed (only at %s)", [m.type, m.destination, concat(", ", places)]) if {
-	some m in r.mounts
-	m.bind == null
+	some m in others
 	places := b.system_mounts[m.type]
 	not m.destination in places
 }
 
+deny contains sprintf("a writable %s is not allowed", [m.destination]) if {
+	not privileged
+	some m in others
+	m.type in {"sysfs", "cgroup", "cgroup2"}
+	not "ro" in m.options
+}
+
 deny contains sprintf("mount type %s at %s is not allowed", [m.type, m.destination]) if {
-	some m in r.mounts
-	m.bind == null
-	m.type != ""
-	m.type != "tmpfs"
+	some m in others
+	not m.type in {"", "tmpfs"}
 	not b.system_mounts[m.type]
 }
 
 deny contains sprintf("tmpfs option %s is not allowed (%s)", [opt, m.destination]) if {
-	some m in r.mounts
-	m.bind == null
-	m.type == "tmpfs"
+	some m in tmpfs_mounts
 	some opt in m.options
-	not tmpfs_option(opt)
-}
-
-tmpfs_option(opt) if opt in b.tmpfs_options
-
-tmpfs_option(opt) if {
-	some prefix in b.tmpfs_option_prefixes
-	startswith(opt, prefix)
-}
-
-user_mounts := [m | some m in r.mounts; user_mount(m)]
-
-user_mount(m) if m.bind != null
-
-user_mount(m) if {
-	m.bind == null
-	m.type == "tmpfs"
+	not opt in b.tmpfs_options
+	not strings.any_prefix_match(opt, b.tmpfs_option_prefixes)
 }
 
 deny contains sprintf("mount destination %s is not an absolute path", [m.destination]) if {
@@ -215,13 +229,14 @@ deny contains sprintf("mount destination %s is not an absolute path", [m.destina
 
 deny contains sprintf("mount destination %s must not contain . or .. components", [m.destination]) if {
 	some m in r.mounts
-	common.has_dotdot(m.destination)
+	some dot in ["/./", "/../"]
+	contains(concat("", ["/", m.destination, "/"]), dot)
 }
 
 deny contains sprintf("mounting over %s is not allowed", [m.destination]) if {
 	some m in user_mounts
 	some place in b.forbidden_destinations
-	common.under(m.destination, place)
+	startswith(concat("", [m.destination, "/"]), concat("", [place, "/"]))
 }
 
 deny contains "mounting over / is not allowed" if {
@@ -233,9 +248,15 @@ deny contains "mounting over / is not allowed" if {
 
 deny contains "an absolute root path is not allowed" if startswith(r.root.path, "/")
 
-deny contains sprintf("root path %s must stay inside the bundle", [r.root.path]) if common.has_dotdot(r.root.path)
+deny contains sprintf("root path %s must stay inside the bundle", [r.root.path]) if {
+	some dot in ["/./", "/../"]
+	contains(concat("", ["/", r.root.path, "/"]), dot)
+}
+
+deny contains "a runtime is required" if r.runtime.name == ""
 
 deny contains sprintf("runtime %s is not allowed (only io.containerd.runc.v2)", [r.runtime.name]) if {
+	r.runtime.name != ""
 	r.runtime.name != "io.containerd.runc.v2"
 }
 
@@ -247,14 +268,16 @@ deny contains sprintf("snapshotter %s is not allowed (only %s)", [r.snapshotter,
 	r.snapshotter != input.sandbox.snapshotter
 }
 
+# containerd, its shims, runc, CRIU and systemd read these as instructions
+# (e.g. org.criu.config, org.systemd.property.ExecStartPre).
 deny contains sprintf("label %s uses a prefix the daemons read", [key]) if {
 	some key in r.labels
-	common.reserved(key)
+	strings.any_prefix_match(key, b.daemon_prefixes)
 }
 
 deny contains sprintf("annotation %s uses a prefix the daemons read", [key]) if {
 	some key in r.annotations
-	common.reserved(key)
+	strings.any_prefix_match(key, b.daemon_prefixes)
 }
 
 deny contains "the sandbox field is not allowed" if r.sandbox_field != ""

@@ -28,5 +28,5 @@ deny contains sprintf("changing %s is not allowed (only labels)", [path]) if {
 
 deny contains sprintf("label %s uses a prefix the daemons read", [key]) if {
 	some key in r.label_keys
-	common.reserved(key)
+	strings.any_prefix_match(key, data.boundary.daemon_prefixes)
 }

@@ -38,7 +38,9 @@ fn cap_names(set: &Option<Capabilities>) -> Vec<String> {
 }
 
 pub fn capabilities(caps: Option<&LinuxCapabilities>) -> CapabilityFacts {
-    let Some(c) = caps else { return CapabilityFacts::default() };
+    let Some(c) = caps else {
+        return CapabilityFacts::default();
+    };
     CapabilityFacts {
         bounding: cap_names(c.bounding()),
         effective: cap_names(c.effective()),
@@ -53,7 +55,11 @@ pub fn sandbox(sb: &Sandbox) -> SandboxFacts {
         namespace: sb.namespace.clone(),
         snapshotter: sb.snapshotter.clone(),
         netns_path: sb.netns_path.to_string_lossy().into_owned(),
-        volume_roots: sb.volume_roots.iter().map(|r| r.to_string_lossy().into_owned()).collect(),
+        volume_roots: sb
+            .volume_roots
+            .iter()
+            .map(|r| r.to_string_lossy().into_owned())
+            .collect(),
     }
 }
 
@@ -68,7 +74,10 @@ pub fn process(p: &Process) -> ProcessFacts {
             additional_gids: user.additional_gids().clone().unwrap_or_default(),
         },
         env_names: sorted(
-            p.env().iter().flatten().map(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k).to_string()),
+            p.env()
+                .iter()
+                .flatten()
+                .map(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k).to_string()),
         ),
         capabilities: capabilities(p.capabilities().as_ref()),
         no_new_privileges: p.no_new_privileges(),
@@ -79,7 +88,11 @@ pub fn process(p: &Process) -> ProcessFacts {
             .rlimits()
             .iter()
             .flatten()
-            .map(|r| RlimitFacts { typ: serde_name(&r.typ()), hard: r.hard(), soft: r.soft() })
+            .map(|r| RlimitFacts {
+                typ: serde_name(&r.typ()),
+                hard: r.hard(),
+                soft: r.soft(),
+            })
             .collect(),
     }
 }
@@ -94,7 +107,11 @@ pub fn network_mode(spec: &Spec) -> String {
 }
 
 pub fn container_create(sb: &Sandbox, c: &api::Container, spec: &Spec) -> ContainerCreate {
-    let process = spec.process().as_ref().map(process).expect("decode_spec requires a process");
+    let process = spec
+        .process()
+        .as_ref()
+        .map(process)
+        .expect("decode_spec requires a process");
     let linux = spec.linux().as_ref();
     let resources = linux.and_then(|l| l.resources().as_ref());
 
@@ -103,7 +120,11 @@ pub fn container_create(sb: &Sandbox, c: &api::Container, spec: &Spec) -> Contai
         .iter()
         .flatten()
         .map(|m| {
-            let source = m.source().as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let source = m
+                .source()
+                .as_ref()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
             MountFacts {
                 destination: m.destination().to_string_lossy().into_owned(),
                 typ: m.typ().clone().unwrap_or_default(),
@@ -136,7 +157,10 @@ pub fn container_create(sb: &Sandbox, c: &api::Container, spec: &Spec) -> Contai
         .flatten()
         .filter(|d| d.allow())
         .map(|d| {
-            let typ = d.typ().map(|t| serde_name(&t)).unwrap_or_else(|| "a".into());
+            let typ = d
+                .typ()
+                .map(|t| serde_name(&t))
+                .unwrap_or_else(|| "a".into());
             let num = |n: Option<i64>| n.map_or("*".to_string(), |n| n.to_string());
             let access = d.access().clone().unwrap_or_default();
             format!("{typ} {}:{} {access}", num(d.major()), num(d.minor()))
@@ -149,7 +173,11 @@ pub fn container_create(sb: &Sandbox, c: &api::Container, spec: &Spec) -> Contai
             .flatten()
             .map(|ns| NamespaceFacts {
                 typ: serde_name(&ns.typ()),
-                path: ns.path().as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default(),
+                path: ns
+                    .path()
+                    .as_ref()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
             })
             .collect(),
         devices: linux
@@ -165,17 +193,37 @@ pub fn container_create(sb: &Sandbox, c: &api::Container, spec: &Spec) -> Contai
             .collect(),
         device_rules: sorted(device_rules),
         seccomp: linux.is_some_and(|l| l.seccomp().is_some()),
-        sysctl: sorted(linux.and_then(|l| l.sysctl().as_ref()).into_iter().flatten().map(|(k, _)| k.clone())),
-        masked_paths: linux.and_then(|l| l.masked_paths().clone()).unwrap_or_default(),
-        readonly_paths: linux.and_then(|l| l.readonly_paths().clone()).unwrap_or_default(),
+        sysctl: sorted(
+            linux
+                .and_then(|l| l.sysctl().as_ref())
+                .into_iter()
+                .flatten()
+                .map(|(k, _)| k.clone()),
+        ),
+        masked_paths: linux
+            .and_then(|l| l.masked_paths().clone())
+            .unwrap_or_default(),
+        readonly_paths: linux
+            .and_then(|l| l.readonly_paths().clone())
+            .unwrap_or_default(),
         id_mappings: linux.is_some_and(|l| {
             l.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
                 || l.gid_mappings().as_ref().is_some_and(|m| !m.is_empty())
         }),
-        mount_label: linux.and_then(|l| l.mount_label().clone()).unwrap_or_default(),
-        rootfs_propagation: linux.and_then(|l| l.rootfs_propagation().clone()).unwrap_or_default(),
+        mount_label: linux
+            .and_then(|l| l.mount_label().clone())
+            .unwrap_or_default(),
+        rootfs_propagation: linux
+            .and_then(|l| l.rootfs_propagation().clone())
+            .unwrap_or_default(),
         pids_limit: resources.and_then(|r| r.pids().as_ref()).map(|p| p.limit()),
-        unified: sorted(resources.and_then(|r| r.unified().as_ref()).into_iter().flatten().map(|(k, _)| k.clone())),
+        unified: sorted(
+            resources
+                .and_then(|r| r.unified().as_ref())
+                .into_iter()
+                .flatten()
+                .map(|(k, _)| k.clone()),
+        ),
         cpu_realtime: resources
             .and_then(|r| r.cpu().as_ref())
             .is_some_and(|c| c.realtime_runtime().is_some() || c.realtime_period().is_some()),
@@ -190,13 +238,19 @@ pub fn container_create(sb: &Sandbox, c: &api::Container, spec: &Spec) -> Contai
         extensions: sorted(c.extensions.keys().cloned()),
         sandbox_field: c.sandbox.clone(),
         runtime: RuntimeFacts {
-            name: c.runtime.as_ref().map(|r| r.name.clone()).unwrap_or_default(),
+            name: c
+                .runtime
+                .as_ref()
+                .map(|r| r.name.clone())
+                .unwrap_or_default(),
             options: c.runtime.as_ref().is_some_and(|r| r.options.is_some()),
         },
         annotations: sorted(spec.annotations().iter().flatten().map(|(k, _)| k.clone())),
         network_mode: network_mode(spec),
         root: RootFacts {
-            path: root.map(|r| r.path().to_string_lossy().into_owned()).unwrap_or_default(),
+            path: root
+                .map(|r| r.path().to_string_lossy().into_owned())
+                .unwrap_or_default(),
             readonly: root.and_then(|r| r.readonly()).unwrap_or(false),
         },
         process,

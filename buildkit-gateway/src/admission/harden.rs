@@ -9,8 +9,8 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use oci_spec::runtime::{
-    Capabilities, Capability, Linux, LinuxCapabilities, LinuxNamespace, LinuxResources, Process, Root,
-    Spec,
+    Capabilities, Capability, Linux, LinuxCapabilities, LinuxNamespace, LinuxResources, Process,
+    Root, Spec,
 };
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -34,8 +34,13 @@ pub const MASKED_PATHS: &[&str] = &[
 ];
 
 /// docker's default read-only paths.
-pub const READONLY_PATHS: &[&str] =
-    &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+pub const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 
 /// Environment variables the gateway owns in every process.
 pub const PROXY_VARS: [&str; 4] = ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"];
@@ -59,11 +64,18 @@ fn from_json<T: DeserializeOwned>(value: serde_json::Value) -> T {
 }
 
 fn keep(set: &Option<Capabilities>, allowed: &HashSet<Capability>) -> Capabilities {
-    set.iter().flatten().filter(|c| allowed.contains(c)).copied().collect()
+    set.iter()
+        .flatten()
+        .filter(|c| allowed.contains(c))
+        .copied()
+        .collect()
 }
 
 /// Capabilities ∩ `allowed`; inheritable and ambient always empty.
-fn capabilities(caps: Option<&LinuxCapabilities>, allowed: &HashSet<Capability>) -> LinuxCapabilities {
+fn capabilities(
+    caps: Option<&LinuxCapabilities>,
+    allowed: &HashSet<Capability>,
+) -> LinuxCapabilities {
     let mut out: LinuxCapabilities = empty();
     let none = None;
     let (bounding, effective, permitted) = match caps {
@@ -136,9 +148,11 @@ fn resources(client: Option<&LinuxResources>) -> LinuxResources {
         .filter(|l| *l > 0 && *l <= DEFAULT_PIDS_LIMIT)
         .unwrap_or(DEFAULT_PIDS_LIMIT);
     out.set_pids(Some(from_json(json!({ "limit": pids }))));
-    out.set_devices(Some(vec![from_json(json!({"allow": false, "access": "rwm"}))]));
+    out.set_devices(Some(vec![from_json(
+        json!({"allow": false, "access": "rwm"}),
+    )]));
     if let Some(r) = client {
-        out.set_memory(r.memory().clone());
+        out.set_memory(*r.memory());
         if let Some(cpu) = r.cpu() {
             let mut cpu = cpu.clone();
             cpu.set_realtime_runtime(None);
@@ -177,8 +191,14 @@ pub fn container_spec(sb: &Sandbox, id: &str, spec: Spec) -> Result<Vec<u8>, Har
     linux.set_resources(Some(resources(client_linux.resources().as_ref())));
     linux.set_cgroups_path(Some(PathBuf::from(sb.cgroups_path(id))));
     linux.set_seccomp(Some(seccomp::default_profile()));
-    linux.set_masked_paths(Some(union(MASKED_PATHS, client_linux.masked_paths().as_ref())));
-    linux.set_readonly_paths(Some(union(READONLY_PATHS, client_linux.readonly_paths().as_ref())));
+    linux.set_masked_paths(Some(union(
+        MASKED_PATHS,
+        client_linux.masked_paths().as_ref(),
+    )));
+    linux.set_readonly_paths(Some(union(
+        READONLY_PATHS,
+        client_linux.readonly_paths().as_ref(),
+    )));
 
     let mut root: Root = empty();
     root.set_path(PathBuf::from("rootfs"));

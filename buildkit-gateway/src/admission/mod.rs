@@ -25,9 +25,9 @@ pub mod seccomp;
 pub mod strict;
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 pub(crate) mod testkit;
+#[cfg(test)]
+mod tests;
 
 /// `Any.type_url` of a container's OCI spec, as containerd's typeurl writes it.
 pub const SPEC_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
@@ -81,7 +81,11 @@ pub struct Denied {
 impl Denied {
     fn new(rule: &str, object: &str, reasons: Vec<String>) -> Self {
         let message = format!("refusing {object}: {} (rule {rule})", reasons.join("; "));
-        Self { rule: rule.to_string(), message, reasons }
+        Self {
+            rule: rule.to_string(),
+            message,
+            reasons,
+        }
     }
 }
 
@@ -106,8 +110,20 @@ pub fn short_id(id: &str) -> &str {
 /// Asks the policy; a deny becomes a [`Denied`] naming `object`.
 fn decide(engine: &PolicyEngine, input: &PolicyInput, object: &str) -> Result<Verdict, Denied> {
     let decision = engine.decide(input);
+    if let Some(error) = &decision.error {
+        // The user sees only "policy evaluation failed"; the detail goes to
+        // the gateway's log (stderr), where an operator can act on it.
+        eprintln!(
+            "berth-gateway: policy error deciding {} {}: {error}",
+            input.method, input.object
+        );
+    }
     if decision.allow {
-        Ok(Verdict { rule: input.method.clone(), object: input.object.clone(), reasons: vec![] })
+        Ok(Verdict {
+            rule: input.method.clone(),
+            object: input.object.clone(),
+            reasons: vec![],
+        })
     } else {
         Err(Denied::new(&input.method, object, decision.reasons))
     }
@@ -122,10 +138,14 @@ fn decode<T: serde::de::DeserializeOwned>(
 ) -> Result<T, String> {
     let any = any.ok_or_else(|| format!("a {what} is required"))?;
     if any.type_url != type_url {
-        return Err(format!("{what} type {} is not allowed (only {type_url})", any.type_url));
+        return Err(format!(
+            "{what} type {} is not allowed (only {type_url})",
+            any.type_url
+        ));
     }
     strict::check(&any.value, shape).map_err(|e| e.to_string())?;
-    serde_json::from_slice(&any.value).map_err(|e| format!("{what} is not a valid runtime {what}: {e}"))
+    serde_json::from_slice(&any.value)
+        .map_err(|e| format!("{what} is not a valid runtime {what}: {e}"))
 }
 
 fn decode_spec(any: Option<&Any>) -> Result<Spec, String> {
@@ -137,15 +157,27 @@ fn decode_spec(any: Option<&Any>) -> Result<Spec, String> {
 }
 
 /// The decoded spec and the policy input of a Containers.Create.
-pub(crate) fn create_input(sb: &Sandbox, c: &api::Container) -> Result<(Spec, PolicyInput), String> {
+pub(crate) fn create_input(
+    sb: &Sandbox,
+    c: &api::Container,
+) -> Result<(Spec, PolicyInput), String> {
     let spec = decode_spec(c.spec.as_ref())?;
     let request = facts::container_create(sb, c, &spec);
-    let input = PolicyInput::new("containers.create", &c.id, facts::sandbox(sb), Request::ContainerCreate(request));
+    let input = PolicyInput::new(
+        "containers.create",
+        &c.id,
+        facts::sandbox(sb),
+        Request::ContainerCreate(request),
+    );
     Ok((spec, input))
 }
 
 /// Containers.Create: strict spec parse, policy, hardening (rule 3).
-pub fn container_create(engine: &PolicyEngine, sb: &Sandbox, c: api::Container) -> Admission<api::Container> {
+pub fn container_create(
+    engine: &PolicyEngine,
+    sb: &Sandbox,
+    c: api::Container,
+) -> Admission<api::Container> {
     const RULE: &str = "containers.create";
     let object = format!("container {}", short_id(&c.id));
     let refuse = |reason: String| Denied::new(RULE, &object, vec![reason]);
@@ -154,13 +186,23 @@ pub fn container_create(engine: &PolicyEngine, sb: &Sandbox, c: api::Container) 
     let verdict = decide(engine, &input, &object)?;
 
     let bytes = harden::container_spec(sb, &c.id, spec).map_err(|e| refuse(e.to_string()))?;
-    let snapshotter = if c.snapshotter.is_empty() { sb.snapshotter.clone() } else { c.snapshotter };
+    let snapshotter = if c.snapshotter.is_empty() {
+        sb.snapshotter.clone()
+    } else {
+        c.snapshotter
+    };
     let hardened = api::Container {
         id: c.id,
         labels: c.labels,
         image: c.image,
-        runtime: Some(api::container::Runtime { name: RUNTIME.to_string(), options: None }),
-        spec: Some(Any { type_url: SPEC_TYPE_URL.to_string(), value: bytes }),
+        runtime: Some(api::container::Runtime {
+            name: RUNTIME.to_string(),
+            options: None,
+        }),
+        spec: Some(Any {
+            type_url: SPEC_TYPE_URL.to_string(),
+            value: bytes,
+        }),
         snapshotter,
         snapshot_key: c.snapshot_key,
         created_at: None,
@@ -183,13 +225,43 @@ pub(crate) fn update_input(
         paths.push("labels".into());
         let changed = |set: bool, differs: bool| set && differs;
         for (name, differs) in [
-            ("spec", changed(given.spec.is_some(), given.spec != current.spec)),
-            ("runtime", changed(given.runtime.is_some(), given.runtime != current.runtime)),
-            ("image", changed(!given.image.is_empty(), given.image != current.image)),
-            ("snapshotter", changed(!given.snapshotter.is_empty(), given.snapshotter != current.snapshotter)),
-            ("snapshot_key", changed(!given.snapshot_key.is_empty(), given.snapshot_key != current.snapshot_key)),
-            ("extensions", changed(!given.extensions.is_empty(), given.extensions != current.extensions)),
-            ("sandbox", changed(!given.sandbox.is_empty(), given.sandbox != current.sandbox)),
+            (
+                "spec",
+                changed(given.spec.is_some(), given.spec != current.spec),
+            ),
+            (
+                "runtime",
+                changed(given.runtime.is_some(), given.runtime != current.runtime),
+            ),
+            (
+                "image",
+                changed(!given.image.is_empty(), given.image != current.image),
+            ),
+            (
+                "snapshotter",
+                changed(
+                    !given.snapshotter.is_empty(),
+                    given.snapshotter != current.snapshotter,
+                ),
+            ),
+            (
+                "snapshot_key",
+                changed(
+                    !given.snapshot_key.is_empty(),
+                    given.snapshot_key != current.snapshot_key,
+                ),
+            ),
+            (
+                "extensions",
+                changed(
+                    !given.extensions.is_empty(),
+                    given.extensions != current.extensions,
+                ),
+            ),
+            (
+                "sandbox",
+                changed(!given.sandbox.is_empty(), given.sandbox != current.sandbox),
+            ),
         ] {
             if differs {
                 paths.push(name.into());
@@ -202,7 +274,13 @@ pub(crate) fn update_input(
         if path == "labels" {
             // A full replacement writes the given labels and deletes the rest.
             label_keys.extend(given.labels.keys().cloned());
-            label_keys.extend(current.labels.keys().filter(|k| !given.labels.contains_key(*k)).cloned());
+            label_keys.extend(
+                current
+                    .labels
+                    .keys()
+                    .filter(|k| !given.labels.contains_key(*k))
+                    .cloned(),
+            );
         } else if let Some(key) = path.strip_prefix("labels.") {
             label_keys.push(key.to_string());
         }
@@ -210,8 +288,17 @@ pub(crate) fn update_input(
     label_keys.sort();
     label_keys.dedup();
 
-    let request = input::ContainerUpdate { id: current.id.clone(), paths: paths.clone(), label_keys };
-    let input = PolicyInput::new("containers.update", &current.id, facts::sandbox(sb), Request::ContainerUpdate(request));
+    let request = input::ContainerUpdate {
+        id: current.id.clone(),
+        paths: paths.clone(),
+        label_keys,
+    };
+    let input = PolicyInput::new(
+        "containers.update",
+        &current.id,
+        facts::sandbox(sb),
+        Request::ContainerUpdate(request),
+    );
     (paths, input)
 }
 
@@ -230,14 +317,22 @@ pub fn container_update(
     let given = req.container.unwrap_or_default();
     let object = format!("container {}", short_id(&current.id));
     if given.id != current.id {
-        return Err(Denied::new(RULE, &object, vec!["the update names another container".into()]));
+        return Err(Denied::new(
+            RULE,
+            &object,
+            vec!["the update names another container".into()],
+        ));
     }
 
     let (paths, input) = update_input(sb, current, &given, req.update_mask);
     let verdict = decide(engine, &input, &object)?;
 
     let hardened = api::UpdateContainerRequest {
-        container: Some(api::Container { id: current.id.clone(), labels: given.labels, ..Default::default() }),
+        container: Some(api::Container {
+            id: current.id.clone(),
+            labels: given.labels,
+            ..Default::default()
+        }),
         update_mask: Some(prost_types::FieldMask { paths }),
     };
     Ok((hardened, verdict))
@@ -245,8 +340,11 @@ pub fn container_update(
 
 /// Tasks.Create: refuses client stdio, rootfs, checkpoint and options (rule 4).
 /// The caller fills in the gateway's FIFOs and computed rootfs afterwards.
-pub fn task_create(engine: &PolicyEngine, sb: &Sandbox, req: api::CreateTaskRequest) -> Admission<api::CreateTaskRequest> {
-    const RULE: &str = "tasks.create";
+pub fn task_create(
+    engine: &PolicyEngine,
+    sb: &Sandbox,
+    req: api::CreateTaskRequest,
+) -> Admission<api::CreateTaskRequest> {
     let object = format!("task {}", short_id(&req.container_id));
     let input = task_create_input(sb, &req);
     let verdict = decide(engine, &input, &object)?;
@@ -280,7 +378,12 @@ pub(crate) fn task_create_input(sb: &Sandbox, req: &api::CreateTaskRequest) -> P
         options: req.options.is_some(),
         runtime_path: req.runtime_path.clone(),
     };
-    PolicyInput::new("tasks.create", &req.container_id, facts::sandbox(sb), Request::TaskCreate(request))
+    PolicyInput::new(
+        "tasks.create",
+        &req.container_id,
+        facts::sandbox(sb),
+        Request::TaskCreate(request),
+    )
 }
 
 /// Tasks.Exec: the process spec is checked and hardened like the container's;
@@ -292,7 +395,11 @@ pub fn task_exec(
     req: api::ExecProcessRequest,
 ) -> Admission<api::ExecProcessRequest> {
     const RULE: &str = "tasks.exec";
-    let object = format!("exec {} in container {}", req.exec_id, short_id(&container.id));
+    let object = format!(
+        "exec {} in container {}",
+        req.exec_id,
+        short_id(&container.id)
+    );
     let refuse = |reason: String| Denied::new(RULE, &object, vec![reason]);
     if req.container_id != container.id {
         return Err(refuse("the exec names another container".into()));
@@ -300,10 +407,16 @@ pub fn task_exec(
     let (process, container_caps, input) = exec_input(sb, container, &req).map_err(refuse)?;
     let verdict = decide(engine, &input, &object)?;
 
-    let allowed: HashSet<Capability> = harden::default_caps().intersection(&container_caps).copied().collect();
+    let allowed: HashSet<Capability> = harden::default_caps()
+        .intersection(&container_caps)
+        .copied()
+        .collect();
     let hardened = harden::process(process, &allowed, sb);
     let out = api::ExecProcessRequest {
-        spec: Some(Any { type_url: PROCESS_TYPE_URL.to_string(), value: harden::to_bytes(&hardened) }),
+        spec: Some(Any {
+            type_url: PROCESS_TYPE_URL.to_string(),
+            value: harden::to_bytes(&hardened),
+        }),
         ..req
     };
     Ok((out, verdict))
@@ -316,13 +429,22 @@ pub(crate) fn exec_input(
     container: &api::Container,
     req: &api::ExecProcessRequest,
 ) -> Result<(Process, HashSet<Capability>, PolicyInput), String> {
-    let process: Process = decode(req.spec.as_ref(), PROCESS_TYPE_URL, &strict::PROCESS, "process")?;
+    let process: Process = decode(
+        req.spec.as_ref(),
+        PROCESS_TYPE_URL,
+        &strict::PROCESS,
+        "process",
+    )?;
     // The container's spec is the one the gateway forwarded; read it leniently.
     let container_caps: HashSet<Capability> = container
         .spec
         .as_ref()
         .and_then(|any| serde_json::from_slice::<Spec>(&any.value).ok())
-        .and_then(|spec| spec.process().as_ref().and_then(|p| p.capabilities().clone()))
+        .and_then(|spec| {
+            spec.process()
+                .as_ref()
+                .and_then(|p| p.capabilities().clone())
+        })
         .and_then(|caps| caps.bounding().clone())
         .ok_or_else(|| "the container's capabilities cannot be read".to_string())?
         .into_iter()
@@ -339,7 +461,12 @@ pub(crate) fn exec_input(
             v
         },
     };
-    let input = PolicyInput::new("tasks.exec", &req.container_id, facts::sandbox(sb), Request::TaskExec(request));
+    let input = PolicyInput::new(
+        "tasks.exec",
+        &req.container_id,
+        facts::sandbox(sb),
+        Request::TaskExec(request),
+    );
     Ok((process, container_caps, input))
 }
 
@@ -350,7 +477,12 @@ pub(crate) fn exec_input(
 /// RPC in snake case: `namespaces.create`, `tasks.delete_process`,
 /// `containers.list_stream`; berth's own services are `stdio.attach`,
 /// `logs.read`, `images.load`.
-pub fn generic(engine: &PolicyEngine, sb: &Sandbox, method: &str, object: &str) -> Result<Verdict, Denied> {
+pub fn generic(
+    engine: &PolicyEngine,
+    sb: &Sandbox,
+    method: &str,
+    object: &str,
+) -> Result<Verdict, Denied> {
     let input = PolicyInput::new(method, object, facts::sandbox(sb), Request::Generic);
     decide(engine, &input, &object_phrase(method, object))
 }
@@ -369,7 +501,11 @@ fn object_phrase(method: &str, object: &str) -> String {
         "events" => "events",
         _ => method,
     };
-    let object = if area == "containers" || area == "tasks" { short_id(object) } else { object };
+    let object = if area == "containers" || area == "tasks" {
+        short_id(object)
+    } else {
+        object
+    };
     if object.is_empty() {
         noun.to_string()
     } else {

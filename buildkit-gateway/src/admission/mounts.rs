@@ -20,13 +20,23 @@ const BIND_OPTIONS: [&str; 2] = ["bind", "rbind"];
 
 /// Destinations of the gateway's system mounts: a client's tmpfs there is
 /// replaced by the gateway's own.
-pub const SYSTEM_DESTINATIONS: [&str; 7] =
-    ["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup"];
+pub const SYSTEM_DESTINATIONS: [&str; 7] = [
+    "/proc",
+    "/dev",
+    "/dev/pts",
+    "/dev/shm",
+    "/dev/mqueue",
+    "/sys",
+    "/sys/fs/cgroup",
+];
 
 /// Whether runc would bind-mount `m`.
 pub fn is_bind(m: &Mount) -> bool {
     m.typ().as_deref() == Some("bind")
-        || m.options().iter().flatten().any(|o| BIND_OPTIONS.contains(&o.as_str()))
+        || m.options()
+            .iter()
+            .flatten()
+            .any(|o| BIND_OPTIONS.contains(&o.as_str()))
 }
 
 fn components(path: &str) -> Vec<&str> {
@@ -49,7 +59,9 @@ pub fn bind_facts(volume_roots: &[PathBuf], source: &str) -> BindFacts {
     }
     let parts = components(source);
     for root in volume_roots {
-        let Some(root_str) = root.to_str() else { continue };
+        let Some(root_str) = root.to_str() else {
+            continue;
+        };
         let root_parts = components(root_str);
         if root_parts.iter().any(|c| *c == "." || *c == "..") || !parts.starts_with(&root_parts) {
             continue;
@@ -77,7 +89,9 @@ enum Walk {
 /// Walks `rest` below `root` with lstat. The root itself comes from the
 /// gateway's configuration and is trusted, so it is canonicalised.
 fn walk(root: &Path, rest: &[&str]) -> Walk {
-    let Ok(mut path) = std::fs::canonicalize(root) else { return Walk::Missing };
+    let Ok(mut path) = std::fs::canonicalize(root) else {
+        return Walk::Missing;
+    };
     for (i, part) in rest.iter().enumerate() {
         path.push(part);
         match std::fs::symlink_metadata(&path) {
@@ -105,17 +119,49 @@ fn mount(destination: &str, typ: &str, source: &str, options: &[&str]) -> Mount 
 pub fn system_mounts() -> Vec<Mount> {
     vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
-        mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]),
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ),
         mount(
             "/dev/pts",
             "devpts",
             "devpts",
-            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
         ),
-        mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
-        mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
-        mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
-        mount("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid", "noexec", "nodev", "relatime", "ro"]),
+        mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        ),
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ),
+        mount(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", "ro"],
+        ),
+        mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &["nosuid", "noexec", "nodev", "relatime", "ro"],
+        ),
     ]
 }
 
@@ -136,12 +182,20 @@ pub fn harden(volume_roots: &[PathBuf], client: &[Mount]) -> Result<Vec<Mount>, 
         let destination = m.destination().to_string_lossy();
         let options: Vec<&str> = m.options().iter().flatten().map(String::as_str).collect();
         if is_bind(m) {
-            let source = m.source().as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let source = m
+                .source()
+                .as_ref()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let facts = bind_facts(volume_roots, &source);
             if facts.resolved.is_empty() || facts.through_symlink {
                 return Err(Unresolved(source));
             }
-            let recursive = if options.contains(&"bind") && !options.contains(&"rbind") { "bind" } else { "rbind" };
+            let recursive = if options.contains(&"bind") && !options.contains(&"rbind") {
+                "bind"
+            } else {
+                "rbind"
+            };
             let access = if options.contains(&"ro") { "ro" } else { "rw" };
             let mut opts = vec![recursive, access, "nosuid", "nodev"];
             if options.contains(&"noexec") {
@@ -149,8 +203,14 @@ pub fn harden(volume_roots: &[PathBuf], client: &[Mount]) -> Result<Vec<Mount>, 
             }
             opts.push("rprivate");
             out.push(mount(&destination, "bind", &facts.resolved, &opts));
-        } else if m.typ().as_deref() == Some("tmpfs") && !SYSTEM_DESTINATIONS.contains(&destination.as_ref()) {
-            let mut opts: Vec<&str> = options.iter().copied().filter(|o| !matches!(*o, "suid" | "dev")).collect();
+        } else if m.typ().as_deref() == Some("tmpfs")
+            && !SYSTEM_DESTINATIONS.contains(&destination.as_ref())
+        {
+            let mut opts: Vec<&str> = options
+                .iter()
+                .copied()
+                .filter(|o| !matches!(*o, "suid" | "dev"))
+                .collect();
             for required in ["nosuid", "nodev"] {
                 if !opts.contains(&required) {
                     opts.push(required);
@@ -167,9 +227,16 @@ pub fn harden(volume_roots: &[PathBuf], client: &[Mount]) -> Result<Vec<Mount>, 
 /// host path without a symlink. Returns the offending source on failure.
 pub fn recheck_binds(volume_roots: &[PathBuf], spec: &Spec) -> Result<(), Unresolved> {
     // Forwarded sources are below the canonical roots.
-    let roots: Vec<PathBuf> = volume_roots.iter().filter_map(|r| std::fs::canonicalize(r).ok()).collect();
+    let roots: Vec<PathBuf> = volume_roots
+        .iter()
+        .filter_map(|r| std::fs::canonicalize(r).ok())
+        .collect();
     for m in spec.mounts().iter().flatten().filter(|m| is_bind(m)) {
-        let source = m.source().as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let source = m
+            .source()
+            .as_ref()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let facts = bind_facts(&roots, &source);
         if facts.through_symlink || facts.resolved != source {
             return Err(Unresolved(source));
@@ -197,29 +264,44 @@ mod tests {
         let canonical_root = std::fs::canonicalize(&root).unwrap();
 
         let f = bind_facts(&roots, &format!("{r}/data/sub"));
-        assert!(f.under_volume_root && f.exists && !f.through_symlink, "{f:?}");
+        assert!(
+            f.under_volume_root && f.exists && !f.through_symlink,
+            "{f:?}"
+        );
         assert_eq!(Path::new(&f.resolved), canonical_root.join("data/sub"));
 
         let f = bind_facts(&roots, r);
-        assert!(f.exists && f.resolved == canonical_root.to_str().unwrap(), "{f:?}");
+        assert!(
+            f.exists && f.resolved == canonical_root.to_str().unwrap(),
+            "{f:?}"
+        );
 
         let f = bind_facts(&roots, &format!("{r}/data/file"));
         assert!(f.exists, "{f:?}");
 
         for link in ["link", "link/passwd", "inner-link", "inner-link/sub"] {
             let f = bind_facts(&roots, &format!("{r}/{link}"));
-            assert!(f.under_volume_root && f.through_symlink && !f.exists, "{link}: {f:?}");
+            assert!(
+                f.under_volume_root && f.through_symlink && !f.exists,
+                "{link}: {f:?}"
+            );
             assert_eq!(f.resolved, "");
         }
 
         let f = bind_facts(&roots, &format!("{r}/missing"));
-        assert!(f.under_volume_root && !f.exists && !f.through_symlink, "{f:?}");
+        assert!(
+            f.under_volume_root && !f.exists && !f.through_symlink,
+            "{f:?}"
+        );
         let f = bind_facts(&roots, &format!("{r}/data/file/below"));
         assert!(!f.exists, "a file cannot have children: {f:?}");
 
         let outside = tmp.path().join("outside");
         let f = bind_facts(&roots, outside.to_str().unwrap());
-        assert!(f.source_absolute && !f.under_volume_root && !f.exists, "{f:?}");
+        assert!(
+            f.source_absolute && !f.under_volume_root && !f.exists,
+            "{f:?}"
+        );
         // a sibling whose name starts with the root's name is not below it
         let f = bind_facts(&roots, &format!("{r}-other"));
         assert!(!f.under_volume_root, "{f:?}");
@@ -247,29 +329,54 @@ mod tests {
         let r = root.to_str().unwrap();
         let client = vec![
             client_mount(json!({"destination": "/proc", "type": "proc", "source": "proc"})),
-            client_mount(json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["rw"]})),
-            client_mount(json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["size=1g"]})),
-            client_mount(json!({"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["suid", "size=10m"]})),
-            client_mount(json!({"destination": "/src", "type": "bind", "source": format!("{r}/src"), "options": ["rbind", "ro", "shared"]})),
-            client_mount(json!({"destination": "/w", "type": "none", "source": format!("{r}/src"), "options": ["bind"]})),
+            client_mount(
+                json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["rw"]}),
+            ),
+            client_mount(
+                json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["size=1g"]}),
+            ),
+            client_mount(
+                json!({"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["suid", "size=10m"]}),
+            ),
+            client_mount(
+                json!({"destination": "/src", "type": "bind", "source": format!("{r}/src"), "options": ["rbind", "ro", "shared"]}),
+            ),
+            client_mount(
+                json!({"destination": "/w", "type": "none", "source": format!("{r}/src"), "options": ["bind"]}),
+            ),
         ];
-        let out = harden(&[root.clone()], &client).unwrap();
-        let view: Vec<serde_json::Value> = out.iter().map(|m| serde_json::to_value(m).unwrap()).collect();
+        let out = harden(std::slice::from_ref(&root), &client).unwrap();
+        let view: Vec<serde_json::Value> = out
+            .iter()
+            .map(|m| serde_json::to_value(m).unwrap())
+            .collect();
         assert_eq!(view.len(), 7 + 3);
         let sys = view.iter().find(|m| m["destination"] == "/sys").unwrap();
         assert!(sys["options"].as_array().unwrap().contains(&json!("ro")));
-        let shm: Vec<_> = view.iter().filter(|m| m["destination"] == "/dev/shm").collect();
+        let shm: Vec<_> = view
+            .iter()
+            .filter(|m| m["destination"] == "/dev/shm")
+            .collect();
         assert_eq!(shm.len(), 1, "client /dev/shm replaced");
-        assert_eq!(shm[0]["options"], json!(["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]));
+        assert_eq!(
+            shm[0]["options"],
+            json!(["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"])
+        );
         let run = view.iter().find(|m| m["destination"] == "/run").unwrap();
         assert_eq!(run["options"], json!(["size=10m", "nosuid", "nodev"]));
         let canonical = std::fs::canonicalize(root.join("src")).unwrap();
         let src = view.iter().find(|m| m["destination"] == "/src").unwrap();
         assert_eq!(src["source"], canonical.to_str().unwrap());
         assert_eq!(src["type"], "bind");
-        assert_eq!(src["options"], json!(["rbind", "ro", "nosuid", "nodev", "rprivate"]));
+        assert_eq!(
+            src["options"],
+            json!(["rbind", "ro", "nosuid", "nodev", "rprivate"])
+        );
         let w = view.iter().find(|m| m["destination"] == "/w").unwrap();
-        assert_eq!(w["options"], json!(["bind", "rw", "nosuid", "nodev", "rprivate"]));
+        assert_eq!(
+            w["options"],
+            json!(["bind", "rw", "nosuid", "nodev", "rprivate"])
+        );
     }
 
     #[test]
@@ -278,7 +385,9 @@ mod tests {
         let root = tmp.path().join("ws");
         std::fs::create_dir_all(&root).unwrap();
         std::os::unix::fs::symlink("/etc", root.join("x")).unwrap();
-        let m = client_mount(json!({"destination": "/x", "type": "bind", "source": format!("{}/x", root.display())}));
+        let m = client_mount(
+            json!({"destination": "/x", "type": "bind", "source": format!("{}/x", root.display())}),
+        );
         assert!(harden(&[root], &[m]).is_err());
     }
 
@@ -297,6 +406,9 @@ mod tests {
         recheck_binds(&roots, &spec).unwrap();
         std::fs::remove_dir(&source).unwrap();
         std::os::unix::fs::symlink("/etc", &source).unwrap();
-        assert_eq!(recheck_binds(&roots, &spec), Err(Unresolved(source.to_string_lossy().into_owned())));
+        assert_eq!(
+            recheck_binds(&roots, &spec),
+            Err(Unresolved(source.to_string_lossy().into_owned()))
+        );
     }
 }

@@ -40,6 +40,7 @@ const NETLINK_ROUTE: u64 = 0;
 const PERSONALITIES: [u64; 5] = [0x0, 0x8, 0x20000, 0x20008, 0xffff_ffff];
 
 /// Syscalls allowed without conditions.
+#[rustfmt::skip]
 pub const ALLOWED: &[&str] = &[
     // files and descriptors
     "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev",
@@ -112,8 +113,13 @@ fn architectures() -> Vec<&'static str> {
     }
 }
 
-/// The profile every forwarded container gets.
+/// The profile every forwarded container gets (built once).
 pub fn default_profile() -> LinuxSeccomp {
+    static PROFILE: std::sync::OnceLock<LinuxSeccomp> = std::sync::OnceLock::new();
+    PROFILE.get_or_init(build_profile).clone()
+}
+
+fn build_profile() -> LinuxSeccomp {
     let mut syscalls = vec![json!({"names": ALLOWED, "action": "SCMP_ACT_ALLOW"})];
     // clone without namespace flags (runc ANDs conditions on distinct
     // arguments and ORs separate rules).
@@ -154,6 +160,7 @@ mod tests {
     use super::*;
 
     /// Syscalls the boundary depends on never being allowed.
+#[rustfmt::skip]
     const FORBIDDEN: &[&str] = &[
         "mount", "umount", "umount2", "pivot_root", "unshare", "setns", "keyctl", "add_key",
         "request_key", "bpf", "perf_event_open", "userfaultfd", "kexec_load",
@@ -171,7 +178,10 @@ mod tests {
     #[test]
     fn dangerous_syscalls_are_not_in_the_allowlist() {
         for name in FORBIDDEN {
-            assert!(!ALLOWED.contains(name), "{name} must not be allowed unconditionally");
+            assert!(
+                !ALLOWED.contains(name),
+                "{name} must not be allowed unconditionally"
+            );
         }
     }
 
@@ -190,11 +200,17 @@ mod tests {
         assert_eq!(json["defaultAction"], "SCMP_ACT_ERRNO");
         assert_eq!(json["defaultErrnoRet"], 1);
         let rules = json["syscalls"].as_array().unwrap();
-        let clone = rules.iter().find(|r| r["names"] == json!(["clone"])).unwrap();
+        let clone = rules
+            .iter()
+            .find(|r| r["names"] == json!(["clone"]))
+            .unwrap();
         assert_eq!(clone["args"][0]["op"], "SCMP_CMP_MASKED_EQ");
         assert_eq!(clone["args"][0]["value"], CLONE_NAMESPACE_FLAGS);
         assert_eq!(clone["args"][0]["valueTwo"], 0);
-        let clone3 = rules.iter().find(|r| r["names"] == json!(["clone3"])).unwrap();
+        let clone3 = rules
+            .iter()
+            .find(|r| r["names"] == json!(["clone3"]))
+            .unwrap();
         assert_eq!(clone3["action"], "SCMP_ACT_ERRNO");
         assert_eq!(clone3["errnoRet"], ENOSYS);
         let netlink = rules

@@ -162,7 +162,11 @@ static HOOKS: Shape = Object(&[
 
 // linux
 static NAMESPACE: Shape = Object(&[("type", &Scalar), ("path", &Scalar)]);
-static ID_MAPPING: Shape = Object(&[("containerID", &Scalar), ("hostID", &Scalar), ("size", &Scalar)]);
+static ID_MAPPING: Shape = Object(&[
+    ("containerID", &Scalar),
+    ("hostID", &Scalar),
+    ("size", &Scalar),
+]);
 static DEVICE: Shape = Object(&[
     ("type", &Scalar),
     ("path", &Scalar),
@@ -208,7 +212,8 @@ static WEIGHT_DEVICE: Shape = Object(&[
     ("weight", &Scalar),
     ("leafWeight", &Scalar),
 ]);
-static THROTTLE_DEVICE: Shape = Object(&[("major", &Scalar), ("minor", &Scalar), ("rate", &Scalar)]);
+static THROTTLE_DEVICE: Shape =
+    Object(&[("major", &Scalar), ("minor", &Scalar), ("rate", &Scalar)]);
 static THROTTLE_DEVICES: Shape = List(&THROTTLE_DEVICE);
 static BLOCK_IO: Shape = Object(&[
     ("weight", &Scalar),
@@ -283,7 +288,7 @@ pub static SPEC: Shape = Object(&[
 pub enum StrictError {
     #[error("spec is not valid JSON: {0}")]
     Syntax(String),
-    #[error("spec key {0} appears twice")]
+    #[error("duplicate spec key {0}")]
     Duplicate(String),
     #[error("spec key {0} is not supported (keys are case-sensitive: did you mean {1}?)")]
     CaseVariant(String, String),
@@ -309,11 +314,19 @@ fn join(path: &str, key: &str) -> String {
 }
 
 fn walk(value: &Raw, shape: &Shape, path: &str) -> Result<(), StrictError> {
-    let here = || if path.is_empty() { "(root)".to_string() } else { path.to_string() };
+    let here = || {
+        if path.is_empty() {
+            "(root)".to_string()
+        } else {
+            path.to_string()
+        }
+    };
     match (shape, value) {
         // null is an absent value to Go and to serde's Option alike.
         (_, Raw::Null) => Ok(()),
-        (Scalar, Raw::Array(_) | Raw::Object(_)) => Err(StrictError::WrongKind(here(), "a plain value")),
+        (Scalar, Raw::Array(_) | Raw::Object(_)) => {
+            Err(StrictError::WrongKind(here(), "a plain value"))
+        }
         (Scalar, _) => Ok(()),
         (List(item), Raw::Array(items)) => {
             for (i, v) in items.iter().enumerate() {
@@ -377,7 +390,10 @@ mod tests {
     #[test]
     fn refuses_bad_documents() {
         let table = [
-            (r#"{"hooks":{},"hooks":{}}"#, StrictError::Duplicate("hooks".into())),
+            (
+                r#"{"hooks":{},"hooks":{}}"#,
+                StrictError::Duplicate("hooks".into()),
+            ),
             (
                 r#"{"process":{"args":["a"],"args":["b"]}}"#,
                 StrictError::Duplicate("process.args".into()),
@@ -386,7 +402,10 @@ mod tests {
                 r#"{"annotations":{"k":"1","k":"2"}}"#,
                 StrictError::Duplicate("annotations.k".into()),
             ),
-            (r#"{"Hooks":{}}"#, StrictError::CaseVariant("Hooks".into(), "hooks".into())),
+            (
+                r#"{"Hooks":{}}"#,
+                StrictError::CaseVariant("Hooks".into(), "hooks".into()),
+            ),
             (
                 r#"{"linux":{"Seccomp":null}}"#,
                 StrictError::CaseVariant("linux.Seccomp".into(), "linux.seccomp".into()),
@@ -399,9 +418,15 @@ mod tests {
                 ),
             ),
             // Go folds U+212A KELVIN SIGN to k: an exact-match table refuses it.
-            ("{\"hoo\u{212A}s\":{}}", StrictError::Unknown("hoo\u{212A}s".into())),
+            (
+                "{\"hoo\u{212A}s\":{}}",
+                StrictError::Unknown("hoo\u{212A}s".into()),
+            ),
             (r#"{"hooks2":{}}"#, StrictError::Unknown("hooks2".into())),
-            (r#"{"linux":{"netDevices":{}}}"#, StrictError::Unknown("linux.netDevices".into())),
+            (
+                r#"{"linux":{"netDevices":{}}}"#,
+                StrictError::Unknown("linux.netDevices".into()),
+            ),
             (
                 r#"{"mounts":[{"destination":"/a"},{"destination":"/b","uidMappings":[]}]}"#,
                 StrictError::Unknown("mounts[1].uidMappings".into()),
@@ -411,10 +436,22 @@ mod tests {
                 StrictError::Unknown("process.scheduler".into()),
             ),
             (r#"{"windows":{}}"#, StrictError::Unknown("windows".into())),
-            (r#"{"process":{"cwd":{"x":1}}}"#, StrictError::WrongKind("process.cwd".into(), "a plain value")),
-            (r#"{"mounts":{"destination":"/"}}"#, StrictError::WrongKind("mounts".into(), "a list")),
-            (r#"{"linux":[]}"#, StrictError::WrongKind("linux".into(), "an object")),
-            (r#"[]"#, StrictError::WrongKind("(root)".into(), "an object")),
+            (
+                r#"{"process":{"cwd":{"x":1}}}"#,
+                StrictError::WrongKind("process.cwd".into(), "a plain value"),
+            ),
+            (
+                r#"{"mounts":{"destination":"/"}}"#,
+                StrictError::WrongKind("mounts".into(), "a list"),
+            ),
+            (
+                r#"{"linux":[]}"#,
+                StrictError::WrongKind("linux".into(), "an object"),
+            ),
+            (
+                r#"[]"#,
+                StrictError::WrongKind("(root)".into(), "an object"),
+            ),
         ];
         for (doc, want) in table {
             assert_eq!(spec(doc).unwrap_err(), want, "{doc}");
@@ -425,7 +462,10 @@ mod tests {
     fn escaped_keys_are_compared_after_unescaping() {
         // "\u0048ooks" is "Hooks": refused as a case variant, as Go would honour it.
         let err = spec(r#"{"\u0048ooks":{}}"#).unwrap_err();
-        assert_eq!(err, StrictError::CaseVariant("Hooks".into(), "hooks".into()));
+        assert_eq!(
+            err,
+            StrictError::CaseVariant("Hooks".into(), "hooks".into())
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use containerd_client::services::v1 as api;
 use prost_types::Any;
 use serde_json::{json, Value};
 
+use super::harden::{MASKED_PATHS, READONLY_PATHS};
 use super::{PROCESS_TYPE_URL, SPEC_TYPE_URL};
 use crate::policy::testutil::{tempdir, TempDir};
 use crate::policy::PolicyEngine;
@@ -43,7 +44,12 @@ impl World {
         std::os::unix::fs::symlink("/etc", ws.join("link")).unwrap();
         std::fs::create_dir_all(dir.path().join("outside")).unwrap();
         let mut proxy_env = Vec::new();
-        for (name, value) in [("HTTP_PROXY", PROXY), ("HTTPS_PROXY", PROXY), ("ALL_PROXY", PROXY), ("NO_PROXY", "")] {
+        for (name, value) in [
+            ("HTTP_PROXY", PROXY),
+            ("HTTPS_PROXY", PROXY),
+            ("ALL_PROXY", PROXY),
+            ("NO_PROXY", ""),
+        ] {
             proxy_env.push((name.to_string(), value.to_string()));
             proxy_env.push((name.to_lowercase(), value.to_string()));
         }
@@ -63,27 +69,74 @@ impl World {
     }
 
     pub fn outside(&self) -> String {
-        self.dir.path().join("outside").to_string_lossy().into_owned()
+        self.dir
+            .path()
+            .join("outside")
+            .to_string_lossy()
+            .into_owned()
     }
 }
 
 pub const DEFAULT_CAP_NAMES: [&str; 14] = [
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
 ];
 
 /// Every capability docker's --privileged grants on a current kernel.
 pub const ALL_CAP_NAMES: [&str; 41] = [
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
-    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
 ];
 
 /// The process of `docker run busybox sh`.
@@ -110,8 +163,11 @@ pub fn process() -> Value {
     })
 }
 
-/// The spec of `docker run busybox sh`, as a docker-like client builds it.
+/// The spec of `docker run busybox sh`, as a docker-like client builds it
+/// (plus one masked path of its own, `/proc/extra`).
 pub fn spec() -> Value {
+    let mut masked: Vec<&str> = MASKED_PATHS.to_vec();
+    masked.push("/proc/extra");
     json!({
         "ociVersion": "1.1.0",
         "process": process(),
@@ -145,23 +201,31 @@ pub fn spec() -> Value {
                 "architectures": ["SCMP_ARCH_X86_64"],
                 "syscalls": [{"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"}]
             },
-            "maskedPaths": ["/proc/kcore", "/proc/extra"],
-            "readonlyPaths": ["/proc/sys"]
+            "maskedPaths": masked,
+            "readonlyPaths": READONLY_PATHS
         }
     })
 }
 
 pub fn any(type_url: &str, value: &Value) -> Any {
-    Any { type_url: type_url.to_string(), value: serde_json::to_vec(value).unwrap() }
+    Any {
+        type_url: type_url.to_string(),
+        value: serde_json::to_vec(value).unwrap(),
+    }
 }
 
 /// The container record `docker run` creates around `spec`.
 pub fn container(spec: &Value) -> api::Container {
     api::Container {
         id: ID.to_string(),
-        labels: [("berth.name".to_string(), "web".to_string())].into_iter().collect(),
+        labels: [("berth.name".to_string(), "web".to_string())]
+            .into_iter()
+            .collect(),
         image: "docker.io/library/busybox:latest".into(),
-        runtime: Some(api::container::Runtime { name: RUNTIME.into(), options: None }),
+        runtime: Some(api::container::Runtime {
+            name: RUNTIME.into(),
+            options: None,
+        }),
         spec: Some(any(SPEC_TYPE_URL, spec)),
         snapshotter: "overlayfs".into(),
         snapshot_key: ID.into(),

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
@@ -54,15 +54,24 @@ impl Archive {
         let n = read_up_to(&file, &mut magic, 0)?;
         let magic = &magic[..n];
         let compressed = if magic.starts_with(&[0x1f, 0x8b]) {
-            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
             file = gunzip_to_unlinked(&file, dir, MAX_ARCHIVE_BYTES)?;
             true
         } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            return Err(invalid("zstd-compressed archives are not supported (use plain tar or gzip)"));
+            return Err(invalid(
+                "zstd-compressed archives are not supported (use plain tar or gzip)",
+            ));
         } else if magic.starts_with(b"BZh") {
-            return Err(invalid("bzip2-compressed archives are not supported (use plain tar or gzip)"));
+            return Err(invalid(
+                "bzip2-compressed archives are not supported (use plain tar or gzip)",
+            ));
         } else if magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-            return Err(invalid("xz-compressed archives are not supported (use plain tar or gzip)"));
+            return Err(invalid(
+                "xz-compressed archives are not supported (use plain tar or gzip)",
+            ));
         } else {
             false
         };
@@ -72,7 +81,10 @@ impl Archive {
     fn scan(file: File, compressed: bool) -> Result<Self, LoadError> {
         let len = file.metadata()?.len();
         if len > MAX_ARCHIVE_BYTES {
-            return Err(invalid(format!("archive is larger than {}", human(MAX_ARCHIVE_BYTES))));
+            return Err(invalid(format!(
+                "archive is larger than {}",
+                human(MAX_ARCHIVE_BYTES)
+            )));
         }
         if len == 0 {
             return Err(invalid("archive is empty"));
@@ -81,7 +93,8 @@ impl Archive {
         let mut scanner = Scanner::new(&file, len);
         while let Some(raw) = scanner.next_entry()? {
             let shown = String::from_utf8_lossy(&raw.name).into_owned();
-            let name = String::from_utf8(raw.name).map_err(|_| invalid(format!("entry {shown} is not UTF-8")))?;
+            let name = String::from_utf8(raw.name)
+                .map_err(|_| invalid(format!("entry {shown} is not UTF-8")))?;
             let Some(name) = clean_name(&name)? else {
                 // `./` (the root itself) carries nothing.
                 if raw.kind == Kind::Dir {
@@ -90,11 +103,15 @@ impl Archive {
                 return Err(invalid(format!("entry {shown:?} has an empty name")));
             };
             let node = match raw.kind {
-                Kind::File => Node::File(Loc { offset: raw.offset, size: raw.size }),
+                Kind::File => Node::File(Loc {
+                    offset: raw.offset,
+                    size: raw.size,
+                }),
                 Kind::Dir => Node::Dir,
                 Kind::Symlink | Kind::Hardlink => {
-                    let target = String::from_utf8(raw.link)
-                        .map_err(|_| invalid(format!("link {name} has a target that is not UTF-8")))?;
+                    let target = String::from_utf8(raw.link).map_err(|_| {
+                        invalid(format!("link {name} has a target that is not UTF-8"))
+                    })?;
                     check_link(&name, &target, raw.kind)?;
                     if raw.kind == Kind::Symlink {
                         Node::Symlink(target)
@@ -117,7 +134,11 @@ impl Archive {
                 Some(_) => return Err(invalid(format!("entry {name} appears twice"))),
             }
         }
-        Ok(Self { file, entries, compressed })
+        Ok(Self {
+            file,
+            entries,
+            compressed,
+        })
     }
 
     /// Finds the regular file `name` refers to, following links inside the
@@ -137,7 +158,9 @@ impl Archive {
                     None | Some(Node::Dir) => return Ok(None),
                     Some(Node::File(loc)) if last => return Ok(Some(*loc)),
                     Some(Node::File(_)) | Some(Node::Hardlink(_)) if !last => {
-                        return Err(invalid(format!("{name} goes through {prefix}, which is not a directory")))
+                        return Err(invalid(format!(
+                            "{name} goes through {prefix}, which is not a directory"
+                        )))
                     }
                     Some(Node::File(_)) => unreachable!("handled above"),
                     Some(Node::Hardlink(target)) => resolve(&[], target, name)?,
@@ -164,7 +187,10 @@ impl Archive {
     /// layer. `what` names it in errors.
     pub fn read_small(&self, loc: Loc, what: &str) -> Result<Vec<u8>, LoadError> {
         if loc.size > MAX_JSON_BYTES {
-            return Err(invalid(format!("{what} is larger than {}", human(MAX_JSON_BYTES))));
+            return Err(invalid(format!(
+                "{what} is larger than {}",
+                human(MAX_JSON_BYTES)
+            )));
         }
         let mut buf = vec![0u8; loc.size as usize];
         self.file.read_exact_at(&mut buf, loc.offset)?;
@@ -203,12 +229,18 @@ impl Archive {
         })?;
         let actual = Digest::from_sha256(hasher.finalize().into());
         if &actual != expected {
-            return Err(invalid(format!("blob {expected} does not match its digest (content hashes to {actual})")));
+            return Err(invalid(format!(
+                "blob {expected} does not match its digest (content hashes to {actual})"
+            )));
         }
         Ok(())
     }
 
-    fn for_each_chunk(&self, loc: Loc, mut f: impl FnMut(&[u8]) -> Result<(), LoadError>) -> Result<(), LoadError> {
+    fn for_each_chunk(
+        &self,
+        loc: Loc,
+        mut f: impl FnMut(&[u8]) -> Result<(), LoadError>,
+    ) -> Result<(), LoadError> {
         let mut buf = vec![0u8; READ_CHUNK.min(loc.size as usize)];
         let mut done = 0u64;
         while done < loc.size {
@@ -242,7 +274,9 @@ fn clean_name(name: &str) -> Result<Option<String>, LoadError> {
 /// or the root for hardlinks); refuses targets that leave the archive.
 fn resolve(base: &[String], target: &str, shown: &str) -> Result<Vec<String>, LoadError> {
     if target.starts_with('/') {
-        return Err(invalid(format!("link in {shown} points outside the archive ({target})")));
+        return Err(invalid(format!(
+            "link in {shown} points outside the archive ({target})"
+        )));
     }
     let mut parts = base.to_vec();
     for part in target.split('/') {
@@ -250,7 +284,9 @@ fn resolve(base: &[String], target: &str, shown: &str) -> Result<Vec<String>, Lo
             "" | "." => {}
             ".." => {
                 if parts.pop().is_none() {
-                    return Err(invalid(format!("link in {shown} points outside the archive ({target})")));
+                    return Err(invalid(format!(
+                        "link in {shown} points outside the archive ({target})"
+                    )));
                 }
             }
             part => parts.push(part.to_string()),
@@ -262,8 +298,16 @@ fn resolve(base: &[String], target: &str, shown: &str) -> Result<Vec<String>, Lo
 /// Refuses, when the archive is read, links that could only point outside
 /// it, whether or not anything refers to them later.
 fn check_link(name: &str, target: &str, kind: Kind) -> Result<(), LoadError> {
-    let what = if kind == Kind::Symlink { "symlink" } else { "hardlink" };
-    let escapes = || invalid(format!("{what} {name} points outside the archive ({target})"));
+    let what = if kind == Kind::Symlink {
+        "symlink"
+    } else {
+        "hardlink"
+    };
+    let escapes = || {
+        invalid(format!(
+            "{what} {name} points outside the archive ({target})"
+        ))
+    };
     if target.is_empty() {
         return Err(invalid(format!("{what} {name} has an empty target")));
     }
@@ -286,8 +330,15 @@ fn check_link(name: &str, target: &str, kind: Kind) -> Result<(), LoadError> {
 /// gzip bomb cannot fill the gateway's disk.
 fn gunzip_to_unlinked(src: &File, dir: &Path, limit: u64) -> Result<File, LoadError> {
     let tmp_path = dir.join(format!(".berth-load-{:016x}.tar", rand::random::<u64>()));
-    let mut out = OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&tmp_path)?;
+    let mut out = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp_path)?;
     std::fs::remove_file(&tmp_path)?;
+    let mut src = src;
+    src.seek(SeekFrom::Start(0))?;
     let mut decoder = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(src));
     let mut buf = vec![0u8; READ_CHUNK];
     let mut total = 0u64;
@@ -299,14 +350,20 @@ fn gunzip_to_unlinked(src: &File, dir: &Path, limit: u64) -> Result<File, LoadEr
                 return Err(invalid("unexpected end of archive (gzip stream truncated)"))
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput || e.kind() == std::io::ErrorKind::InvalidData => {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::InvalidInput
+                    || e.kind() == std::io::ErrorKind::InvalidData =>
+            {
                 return Err(invalid(format!("corrupt gzip stream: {e}")))
             }
             Err(e) => return Err(e.into()),
         };
         total += n as u64;
         if total > limit {
-            return Err(invalid(format!("decompressed archive is larger than {}", human(limit))));
+            return Err(invalid(format!(
+                "decompressed archive is larger than {}",
+                human(limit)
+            )));
         }
         out.write_all(&buf[..n])?;
     }
@@ -326,9 +383,9 @@ fn read_up_to(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize
 }
 
 pub fn human(bytes: u64) -> String {
-    if bytes >= 1 << 30 && bytes % (1 << 30) == 0 {
+    if bytes >= 1 << 30 && bytes.is_multiple_of(1 << 30) {
         format!("{} GiB", bytes >> 30)
-    } else if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
+    } else if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
         format!("{} MiB", bytes >> 20)
     } else {
         format!("{bytes} bytes")
@@ -374,8 +431,14 @@ mod tests {
 
     #[test]
     fn refuses_parent_and_absolute_entries() {
-        assert_eq!(err(&tar_of(&[Entry::file("../x", b"")])), "invalid archive: entry ../x escapes the archive");
-        assert_eq!(err(&tar_of(&[Entry::file("a/../../x", b"")])), "invalid archive: entry a/../../x escapes the archive");
+        assert_eq!(
+            err(&tar_of(&[Entry::file("../x", b"")])),
+            "invalid archive: entry ../x escapes the archive"
+        );
+        assert_eq!(
+            err(&tar_of(&[Entry::file("a/../../x", b"")])),
+            "invalid archive: entry a/../../x escapes the archive"
+        );
         assert_eq!(
             err(&tar_of(&[Entry::file("/etc/passwd", b"")])),
             "invalid archive: entry /etc/passwd is an absolute path"
@@ -436,7 +499,10 @@ mod tests {
         assert_eq!(read(&ar, "id3/layer.tar"), b"layer one");
         assert_eq!(read(&ar, "copy"), b"layer one");
         assert!(ar.find("dangling").unwrap().is_none());
-        assert_eq!(ar.find("loop").unwrap_err().to_string(), "invalid archive: too many links resolving loop");
+        assert_eq!(
+            ar.find("loop").unwrap_err().to_string(),
+            "invalid archive: too many links resolving loop"
+        );
     }
 
     #[test]
@@ -451,8 +517,14 @@ mod tests {
 
     #[test]
     fn refuses_duplicate_entries() {
-        let bytes = tar_of(&[Entry::file("index.json", b"{}"), Entry::file("index.json", b"[]")]);
-        assert_eq!(err(&bytes), "invalid archive: entry index.json appears twice");
+        let bytes = tar_of(&[
+            Entry::file("index.json", b"{}"),
+            Entry::file("index.json", b"[]"),
+        ]);
+        assert_eq!(
+            err(&bytes),
+            "invalid archive: entry index.json appears twice"
+        );
         let bytes = tar_of(&[Entry::dir("blobs/"), Entry::dir("blobs/")]);
         assert!(open(&bytes).is_ok());
     }
@@ -468,10 +540,19 @@ mod tests {
     #[test]
     fn refuses_truncated_archives() {
         let bytes = tar_of(&[Entry::file("blob", &[7u8; 4000])]);
-        assert_eq!(err(&bytes[..2000]), "invalid archive: unexpected end of archive");
-        assert_eq!(err(&bytes[..512 + 4096]), "invalid archive: unexpected end of archive");
+        assert_eq!(
+            err(&bytes[..2000]),
+            "invalid archive: unexpected end of archive"
+        );
+        assert_eq!(
+            err(&bytes[..512 + 4096]),
+            "invalid archive: unexpected end of archive"
+        );
         let gz = gzip(&bytes);
-        assert_eq!(err(&gz[..gz.len() / 2]), "invalid archive: unexpected end of archive (gzip stream truncated)");
+        assert_eq!(
+            err(&gz[..gz.len() / 2]),
+            "invalid archive: unexpected end of archive (gzip stream truncated)"
+        );
     }
 
     #[test]
@@ -482,7 +563,10 @@ mod tests {
         let file = File::open(src.path()).unwrap();
         let dir = src.path().parent().unwrap();
         let e = gunzip_to_unlinked(&file, dir, 1 << 20).unwrap_err();
-        assert_eq!(e.to_string(), "invalid archive: decompressed archive is larger than 1 MiB");
+        assert_eq!(
+            e.to_string(),
+            "invalid archive: decompressed archive is larger than 1 MiB"
+        );
         // Within the bound it works, and leaves no file behind.
         let before = std::fs::read_dir(dir).unwrap().count();
         let out = gunzip_to_unlinked(&file, dir, 4 << 20).unwrap();
@@ -497,11 +581,17 @@ mod tests {
             "invalid archive: xz-compressed archives are not supported (use plain tar or gzip)"
         );
         assert_eq!(err(b""), "invalid archive: archive is empty");
-        assert_eq!(err(&[b'x'; 100]), "invalid archive: unexpected end of archive");
+        assert_eq!(
+            err(&[b'x'; 100]),
+            "invalid archive: unexpected end of archive"
+        );
         let mut junk = raw_header(b"x", b'0', b"", 0);
         junk[148] = b'9';
         junk.extend_from_slice(&[0u8; 1024]);
-        assert_eq!(err(&junk), "invalid archive: malformed tar header (checksum field)");
+        assert_eq!(
+            err(&junk),
+            "invalid archive: malformed tar header (checksum field)"
+        );
     }
 
     #[test]
@@ -518,10 +608,15 @@ mod tests {
         .unwrap();
         assert_eq!(copied, b"hello");
         let bad = Digest::of(b"other");
-        let e = ar.copy_verified(loc, &bad, |_| Ok(())).unwrap_err().to_string();
+        let e = ar
+            .copy_verified(loc, &bad, |_| Ok(()))
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             e,
-            format!("invalid archive: blob {bad} does not match its digest (content hashes to {good})")
+            format!(
+                "invalid archive: blob {bad} does not match its digest (content hashes to {good})"
+            )
         );
     }
 }

@@ -7,11 +7,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use containerd_client::services::v1::{
-    AbortRequest, AddResourceRequest, CreateRequest, DeleteRequest, Info, InfoRequest, Resource, UpdateRequest,
-    WriteAction, WriteContentRequest,
-};
 use containerd_client::services::v1::snapshots::RemoveSnapshotRequest;
+use containerd_client::services::v1::{
+    AbortRequest, AddResourceRequest, CreateRequest, DeleteRequest, Info, InfoRequest, Resource,
+    UpdateRequest, WriteAction, WriteContentRequest,
+};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataValue;
@@ -49,7 +49,10 @@ impl Session {
             expire.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         )]);
         up.leases()
-            .create(up.request(CreateRequest { id: lease.clone(), labels }))
+            .create(up.request(CreateRequest {
+                id: lease.clone(),
+                labels,
+            }))
             .await
             .map_err(|s| upstream_error("creating a lease", s))?;
         Ok(Self {
@@ -75,20 +78,32 @@ impl Session {
 
     /// Records an extraction snapshot so a failed or abandoned load removes it.
     pub fn track_extraction(&self, key: &str) {
-        self.extracting.lock().expect("not poisoned").push(key.to_string());
+        self.extracting
+            .lock()
+            .expect("not poisoned")
+            .push(key.to_string());
     }
 
     pub fn untrack_extraction(&self, key: &str) {
-        self.extracting.lock().expect("not poisoned").retain(|k| k != key);
+        self.extracting
+            .lock()
+            .expect("not poisoned")
+            .retain(|k| k != key);
     }
 
     /// Adds something that already existed to the lease, so GC cannot take
     /// it before the image records refer to it.
     pub async fn lease_resource(&self, kind: &str, id: &str) -> Result<(), LoadError> {
-        let resource = Resource { id: id.to_string(), r#type: kind.to_string() };
+        let resource = Resource {
+            id: id.to_string(),
+            r#type: kind.to_string(),
+        };
         self.up
             .leases()
-            .add_resource(self.up.request(AddResourceRequest { id: self.lease.clone(), resource: Some(resource) }))
+            .add_resource(self.up.request(AddResourceRequest {
+                id: self.lease.clone(),
+                resource: Some(resource),
+            }))
             .await
             .map_err(|s| upstream_error(&format!("leasing {id}"), s))?;
         Ok(())
@@ -101,7 +116,10 @@ impl Session {
         let _ = self
             .up
             .leases()
-            .delete(self.up.request(DeleteRequest { id: self.lease.clone(), sync: false }))
+            .delete(self.up.request(DeleteRequest {
+                id: self.lease.clone(),
+                sync: false,
+            }))
             .await;
     }
 
@@ -110,7 +128,13 @@ impl Session {
     pub async fn abort(mut self) {
         self.finished = true;
         let keys = std::mem::take(&mut *self.extracting.lock().expect("not poisoned"));
-        cleanup(self.up.clone(), self.lease.clone(), self.snapshotter.clone(), keys).await;
+        cleanup(
+            self.up.clone(),
+            self.lease.clone(),
+            self.snapshotter.clone(),
+            keys,
+        )
+        .await;
     }
 }
 
@@ -123,7 +147,12 @@ impl Drop for Session {
         // the background; the lease's expiry covers a gateway crash.
         let keys = std::mem::take(&mut *self.extracting.lock().expect("not poisoned"));
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(cleanup(self.up.clone(), self.lease.clone(), self.snapshotter.clone(), keys));
+            handle.spawn(cleanup(
+                self.up.clone(),
+                self.lease.clone(),
+                self.snapshotter.clone(),
+                keys,
+            ));
         }
     }
 }
@@ -132,10 +161,19 @@ async fn cleanup(up: Upstream, lease: String, snapshotter: String, keys: Vec<Str
     for key in keys {
         let _ = up
             .snapshots()
-            .remove(up.request(RemoveSnapshotRequest { snapshotter: snapshotter.clone(), key }))
+            .remove(up.request(RemoveSnapshotRequest {
+                snapshotter: snapshotter.clone(),
+                key,
+            }))
             .await;
     }
-    let _ = up.leases().delete(up.request(DeleteRequest { id: lease, sync: true })).await;
+    let _ = up
+        .leases()
+        .delete(up.request(DeleteRequest {
+            id: lease,
+            sync: true,
+        }))
+        .await;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,7 +196,10 @@ pub async fn store(s: &Session, archive: &Arc<Archive>, blob: &Blob) -> Result<S
         // it to us already (the write named the expected digest).
         Err(LoadError::Upstream(status)) if status.code() == Code::AlreadyExists => {
             let info = info(s, &blob.digest.to_string()).await?.ok_or_else(|| {
-                LoadError::Upstream(tonic::Status::internal(format!("blob {} vanished while writing", blob.digest)))
+                LoadError::Upstream(tonic::Status::internal(format!(
+                    "blob {} vanished while writing",
+                    blob.digest
+                )))
             })?;
             adopt(s, blob, &info).await?;
             Ok(Stored::AlreadyPresent)
@@ -175,7 +216,14 @@ pub async fn store(s: &Session, archive: &Arc<Archive>, blob: &Blob) -> Result<S
 }
 
 pub async fn info(s: &Session, digest: &str) -> Result<Option<Info>, LoadError> {
-    match s.upstream().content().info(s.request(InfoRequest { digest: digest.to_string() })).await {
+    match s
+        .upstream()
+        .content()
+        .info(s.request(InfoRequest {
+            digest: digest.to_string(),
+        }))
+        .await
+    {
         Ok(resp) => Ok(resp.into_inner().info),
         Err(status) if status.code() == Code::NotFound => Ok(None),
         Err(status) => Err(upstream_error(&format!("looking up blob {digest}"), status)),
@@ -201,7 +249,11 @@ async fn adopt(s: &Session, blob: &Blob, info: &Info) -> Result<(), LoadError> {
 }
 
 /// Sets labels on a committed blob, leaving its other labels alone.
-pub async fn set_labels(s: &Session, digest: &str, labels: &BTreeMap<String, String>) -> Result<(), LoadError> {
+pub async fn set_labels(
+    s: &Session,
+    digest: &str,
+    labels: &BTreeMap<String, String>,
+) -> Result<(), LoadError> {
     if labels.is_empty() {
         return Ok(());
     }
@@ -213,7 +265,10 @@ pub async fn set_labels(s: &Session, digest: &str, labels: &BTreeMap<String, Str
     };
     s.upstream()
         .content()
-        .update(s.request(UpdateRequest { info: Some(info), update_mask: Some(prost_types::FieldMask { paths }) }))
+        .update(s.request(UpdateRequest {
+            info: Some(info),
+            update_mask: Some(prost_types::FieldMask { paths }),
+        }))
         .await
         .map_err(|st| upstream_error(&format!("labelling blob {digest}"), st))?;
     Ok(())
@@ -223,7 +278,12 @@ pub async fn set_labels(s: &Session, digest: &str, labels: &BTreeMap<String, Str
 /// expected digest and size. Bytes from the archive are hashed as they are
 /// read and Commit is sent only if they match, so a lying archive never
 /// reaches the store (containerd checks the digest again at Commit).
-async fn write(s: &Session, archive: &Arc<Archive>, blob: &Blob, reference: &str) -> Result<(), LoadError> {
+async fn write(
+    s: &Session,
+    archive: &Arc<Archive>,
+    blob: &Blob,
+    reference: &str,
+) -> Result<(), LoadError> {
     let context = || format!("writing blob {}", blob.digest);
     let (tx, rx) = mpsc::channel::<WriteContentRequest>(2);
     let base = WriteContentRequest {
@@ -233,9 +293,12 @@ async fn write(s: &Session, archive: &Arc<Archive>, blob: &Blob, reference: &str
         ..Default::default()
     };
     // containerd answers the call only after the first message.
-    tx.send(WriteContentRequest { action: WriteAction::Stat as i32, ..base.clone() })
-        .await
-        .expect("receiver alive");
+    tx.send(WriteContentRequest {
+        action: WriteAction::Stat as i32,
+        ..base.clone()
+    })
+    .await
+    .expect("receiver alive");
     let mut responses = s
         .upstream()
         .content()
@@ -250,32 +313,53 @@ async fn write(s: &Session, archive: &Arc<Archive>, blob: &Blob, reference: &str
     while let Some(chunk) = chunks.recv().await {
         let data = chunk?;
         let len = data.len() as i64;
-        let msg = WriteContentRequest { action: WriteAction::Write as i32, offset, data, ..base.clone() };
+        let msg = WriteContentRequest {
+            action: WriteAction::Write as i32,
+            offset,
+            data,
+            ..base.clone()
+        };
         if tx.send(msg).await.is_err() {
             next_response(&mut responses, &context).await?;
-            return Err(upstream_error(&context(), tonic::Status::aborted("write stream closed")));
+            return Err(upstream_error(
+                &context(),
+                tonic::Status::aborted("write stream closed"),
+            ));
         }
         let resp = next_response(&mut responses, &context).await?;
         offset += len;
         if resp.offset != offset {
             return Err(upstream_error(
                 &context(),
-                tonic::Status::data_loss(format!("containerd is at offset {}, expected {offset}", resp.offset)),
+                tonic::Status::data_loss(format!(
+                    "containerd is at offset {}, expected {offset}",
+                    resp.offset
+                )),
             ));
         }
     }
     if offset != blob.size as i64 {
-        return Err(invalid(format!("blob {} ended after {offset} of {} bytes", blob.digest, blob.size)));
+        return Err(invalid(format!(
+            "blob {} ended after {offset} of {} bytes",
+            blob.digest, blob.size
+        )));
     }
     let commit = WriteContentRequest {
         action: WriteAction::Commit as i32,
         offset,
-        labels: blob.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        labels: blob
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         ..base.clone()
     };
     if tx.send(commit).await.is_err() {
         next_response(&mut responses, &context).await?;
-        return Err(upstream_error(&context(), tonic::Status::aborted("write stream closed")));
+        return Err(upstream_error(
+            &context(),
+            tonic::Status::aborted("write stream closed"),
+        ));
     }
     let resp = next_response(&mut responses, &context).await?;
     if resp.digest != blob.digest.as_str() {
@@ -293,7 +377,10 @@ async fn next_response(
 ) -> Result<containerd_client::services::v1::WriteContentResponse, LoadError> {
     match responses.message().await {
         Ok(Some(resp)) => Ok(resp),
-        Ok(None) => Err(upstream_error(&context(), tonic::Status::aborted("containerd ended the write early"))),
+        Ok(None) => Err(upstream_error(
+            &context(),
+            tonic::Status::aborted("containerd ended the write early"),
+        )),
         Err(status) if status.code() == Code::AlreadyExists => Err(LoadError::Upstream(status)),
         Err(status) => Err(upstream_error(&context(), status)),
     }
@@ -320,7 +407,8 @@ fn read_chunks(archive: &Arc<Archive>, blob: &Blob) -> mpsc::Receiver<Result<Vec
                 let result = archive.copy_verified(loc, &digest, |chunk| {
                     for piece in chunk.chunks(WRITE_CHUNK) {
                         // The writer gave up: stop reading.
-                        tx.blocking_send(Ok(piece.to_vec())).map_err(|_| invalid("load cancelled"))?;
+                        tx.blocking_send(Ok(piece.to_vec()))
+                            .map_err(|_| invalid("load cancelled"))?;
                     }
                     Ok(())
                 });

@@ -33,7 +33,12 @@ pub struct Published {
 
 /// Creates the record `name` → `target`, or points an existing record of
 /// that name at it (docker load retags).
-pub async fn publish(s: &Session, name: &str, target: &Target, done: &mut Published) -> Result<(), LoadError> {
+pub async fn publish(
+    s: &Session,
+    name: &str,
+    target: &Target,
+    done: &mut Published,
+) -> Result<(), LoadError> {
     let image = Image {
         name: name.to_string(),
         labels: Default::default(),
@@ -48,7 +53,13 @@ pub async fn publish(s: &Session, name: &str, target: &Target, done: &mut Publis
     };
     let images = || s.upstream().images();
     let context = || format!("recording image {name}");
-    match images().create(s.request(CreateImageRequest { image: Some(image.clone()), source_date_epoch: None })).await {
+    match images()
+        .create(s.request(CreateImageRequest {
+            image: Some(image.clone()),
+            source_date_epoch: None,
+        }))
+        .await
+    {
         Ok(_) => {
             done.created.push(name.to_string());
             return Ok(());
@@ -57,17 +68,24 @@ pub async fn publish(s: &Session, name: &str, target: &Target, done: &mut Publis
         Err(status) => return Err(upstream_error(&context(), status)),
     }
     let previous = images()
-        .get(s.request(GetImageRequest { name: name.to_string() }))
+        .get(s.request(GetImageRequest {
+            name: name.to_string(),
+        }))
         .await
         .map_err(|st| upstream_error(&context(), st))?
         .into_inner()
         .image;
     let update = UpdateImageRequest {
         image: Some(image),
-        update_mask: Some(prost_types::FieldMask { paths: vec!["target".to_string()] }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["target".to_string()],
+        }),
         source_date_epoch: None,
     };
-    images().update(s.request(update)).await.map_err(|st| upstream_error(&context(), st))?;
+    images()
+        .update(s.request(update))
+        .await
+        .map_err(|st| upstream_error(&context(), st))?;
     if let Some(previous) = previous {
         done.retargeted.push(previous);
     }
@@ -78,12 +96,20 @@ pub async fn publish(s: &Session, name: &str, target: &Target, done: &mut Publis
 pub async fn unpublish(s: &Session, done: Published) {
     let images = || s.upstream().images();
     for name in done.created {
-        let _ = images().delete(s.request(DeleteImageRequest { name, sync: false, target: None })).await;
+        let _ = images()
+            .delete(s.request(DeleteImageRequest {
+                name,
+                sync: false,
+                target: None,
+            }))
+            .await;
     }
     for previous in done.retargeted {
         let update = UpdateImageRequest {
             image: Some(previous),
-            update_mask: Some(prost_types::FieldMask { paths: vec!["target".to_string()] }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["target".to_string()],
+            }),
             source_date_epoch: None,
         };
         let _ = images().update(s.request(update)).await;

@@ -15,12 +15,12 @@ mod images;
 mod names;
 mod oci;
 mod plan;
-mod tar;
-mod unpack;
 #[cfg(test)]
 mod stack_test;
+mod tar;
 #[cfg(test)]
 mod testdata;
+mod unpack;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -63,7 +63,10 @@ fn invalid(msg: impl std::fmt::Display) -> LoadError {
 
 /// Keeps containerd's status code, prefixing what the gateway was doing.
 fn upstream_error(doing: &str, status: tonic::Status) -> LoadError {
-    LoadError::Upstream(tonic::Status::new(status.code(), format!("{doing}: {}", status.message())))
+    LoadError::Upstream(tonic::Status::new(
+        status.code(),
+        format!("{doing}: {}", status.message()),
+    ))
 }
 
 /// Progress is best effort: a client that stopped reading does not stop
@@ -136,7 +139,14 @@ async fn apply(
                 content::Stored::Written => "",
                 content::Stored::AlreadyPresent => " (already present)",
             };
-            progress_line(progress, format!("Loading layer {} {layer_no}/{layers}{note}", blob.digest.short())).await;
+            progress_line(
+                progress,
+                format!(
+                    "Loading layer {} {layer_no}/{layers}{note}",
+                    blob.digest.short()
+                ),
+            )
+            .await;
         }
     }
 
@@ -150,8 +160,15 @@ async fn apply(
             Some(_) => {}
             None => {
                 let (os, arch) = plan::host_platform();
-                let shown = image.names.first().map_or_else(|| image.target.digest.to_string(), Clone::clone);
-                progress_line(progress, format!("Image {shown} has no {os}/{arch} image; loaded without unpacking")).await;
+                let shown = image
+                    .names
+                    .first()
+                    .map_or_else(|| image.target.digest.to_string(), Clone::clone);
+                progress_line(
+                    progress,
+                    format!("Image {shown} has no {os}/{arch} image; loaded without unpacking"),
+                )
+                .await;
             }
         }
     }
@@ -159,7 +176,11 @@ async fn apply(
     let mut done = images::Published::default();
     let mut loaded = Vec::new();
     for image in &plan.images {
-        let names: Vec<&str> = if image.names.is_empty() { vec![""] } else { image.names.iter().map(String::as_str).collect() };
+        let names: Vec<&str> = if image.names.is_empty() {
+            vec![""]
+        } else {
+            image.names.iter().map(String::as_str).collect()
+        };
         for name in names {
             let record = images::record_name(name, &image.target);
             if let Err(e) = images::publish(s, &record, &image.target, &mut done).await {
@@ -168,7 +189,11 @@ async fn apply(
             }
             loaded.push(LoadedImage {
                 name: name.to_string(),
-                config_digest: image.config.as_ref().map(ToString::to_string).unwrap_or_default(),
+                config_digest: image
+                    .config
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
                 target_digest: image.target.digest.to_string(),
             });
         }

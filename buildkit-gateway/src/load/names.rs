@@ -29,14 +29,25 @@ pub fn normalize(reference: &str) -> Result<String, String> {
     }
     let (domain, path) = match name.split_once('/') {
         Some((first, rest))
-            if first.contains('.') || first.contains(':') || first == "localhost" || first.bytes().any(|b| b.is_ascii_uppercase()) =>
+            if first.contains('.')
+                || first.contains(':')
+                || first == "localhost"
+                || first.bytes().any(|b| b.is_ascii_uppercase()) =>
         {
             (first, rest.to_string())
         }
         _ => ("docker.io", name.to_string()),
     };
-    let domain = if domain == "index.docker.io" { "docker.io" } else { domain };
-    let path = if domain == "docker.io" && !path.contains('/') { format!("library/{path}") } else { path };
+    let domain = if domain == "index.docker.io" {
+        "docker.io"
+    } else {
+        domain
+    };
+    let path = if domain == "docker.io" && !path.contains('/') {
+        format!("library/{path}")
+    } else {
+        path
+    };
     if !valid_domain(domain) {
         return Err(bad("bad registry"));
     }
@@ -95,7 +106,10 @@ fn is_alnum(b: u8) -> bool {
 fn valid_tag(tag: &str) -> bool {
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     let b = tag.as_bytes();
-    !b.is_empty() && b.len() <= 128 && word(b[0]) && b.iter().all(|&x| word(x) || x == b'.' || x == b'-')
+    !b.is_empty()
+        && b.len() <= 128
+        && word(b[0])
+        && b.iter().all(|&x| word(x) || x == b'.' || x == b'-')
 }
 
 /// Host labels separated by dots, optionally `:port`.
@@ -128,16 +142,37 @@ mod tests {
         let d = format!("sha256:{}", "a".repeat(64));
         for (input, want) in [
             ("busybox", "docker.io/library/busybox:latest".to_string()),
-            ("busybox:latest", "docker.io/library/busybox:latest".to_string()),
+            (
+                "busybox:latest",
+                "docker.io/library/busybox:latest".to_string(),
+            ),
             ("foo/bar", "docker.io/foo/bar:latest".to_string()),
-            ("docker.io/library/busybox:1.36", "docker.io/library/busybox:1.36".to_string()),
-            ("index.docker.io/library/alpine", "docker.io/library/alpine:latest".to_string()),
+            (
+                "docker.io/library/busybox:1.36",
+                "docker.io/library/busybox:1.36".to_string(),
+            ),
+            (
+                "index.docker.io/library/alpine",
+                "docker.io/library/alpine:latest".to_string(),
+            ),
             ("localhost:5000/x:1", "localhost:5000/x:1".to_string()),
             ("localhost/app", "localhost/app:latest".to_string()),
-            ("registry.example.com/a/b/c:v1.2-rc_3", "registry.example.com/a/b/c:v1.2-rc_3".to_string()),
-            ("my-app__x.y--z", "docker.io/library/my-app__x.y--z:latest".to_string()),
-            (&format!("busybox@{d}"), format!("docker.io/library/busybox@{d}")),
-            (&format!("busybox:1@{d}"), format!("docker.io/library/busybox:1@{d}")),
+            (
+                "registry.example.com/a/b/c:v1.2-rc_3",
+                "registry.example.com/a/b/c:v1.2-rc_3".to_string(),
+            ),
+            (
+                "my-app__x.y--z",
+                "docker.io/library/my-app__x.y--z:latest".to_string(),
+            ),
+            (
+                &format!("busybox@{d}"),
+                format!("docker.io/library/busybox@{d}"),
+            ),
+            (
+                &format!("busybox:1@{d}"),
+                format!("docker.io/library/busybox:1@{d}"),
+            ),
         ] {
             assert_eq!(normalize(input).as_deref(), Ok(want.as_str()), "{input}");
         }

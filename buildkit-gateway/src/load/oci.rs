@@ -41,7 +41,9 @@ pub fn is_layer(media_type: &str) -> bool {
 }
 
 pub fn is_compressed_layer(media_type: &str) -> bool {
-    media_type.ends_with("+gzip") || media_type.ends_with("+zstd") || media_type == DOCKER_LAYER_GZIP
+    media_type.ends_with("+gzip")
+        || media_type.ends_with("+zstd")
+        || media_type == DOCKER_LAYER_GZIP
 }
 
 /// A content digest; only sha256 is accepted.
@@ -51,7 +53,11 @@ pub struct Digest(String);
 impl Digest {
     pub fn parse(s: &str) -> Result<Self, String> {
         let hex = s.strip_prefix("sha256:").unwrap_or("");
-        if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             Ok(Self(s.to_string()))
         } else {
             let shown: String = s.chars().take(80).collect();

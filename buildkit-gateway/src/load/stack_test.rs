@@ -27,13 +27,30 @@ fn ctr(args: &[&str]) -> String {
         .args(args)
         .output()
         .expect("running ctr");
-    assert!(out.status.success(), "ctr {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ctr {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Lines of `ctr <what> ls -q`.
+/// Lines of `ctr <what> ls -q`, or the keys of `ctr snapshots ls` (which
+/// has no `-q`).
 fn listed(what: &str) -> Vec<String> {
-    ctr(&[what, "ls", "-q"]).lines().map(str::to_string).collect()
+    if what == "snapshots" {
+        let table = ctr(&["snapshots", "ls"]);
+        return table
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_string)
+            .collect();
+    }
+    ctr(&[what, "ls", "-q"])
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 /// Removes everything in the scratch namespace, then the namespace.
@@ -42,7 +59,10 @@ struct Scratch;
 impl Drop for Scratch {
     fn drop(&mut self) {
         let run = |args: &[&str]| {
-            let _ = Command::new("ctr").args(["-a", SOCKET, "-n", NAMESPACE]).args(args).output();
+            let _ = Command::new("ctr")
+                .args(["-a", SOCKET, "-n", NAMESPACE])
+                .args(args)
+                .output();
         };
         for image in listed_quiet("images") {
             run(&["images", "rm", "--sync", &image]);
@@ -50,7 +70,9 @@ impl Drop for Scratch {
         for lease in listed_quiet("leases") {
             run(&["leases", "rm", "--sync", &lease]);
         }
-        let _ = Command::new("ctr").args(["-a", SOCKET, "namespaces", "rm", NAMESPACE]).output();
+        let _ = Command::new("ctr")
+            .args(["-a", SOCKET, "namespaces", "rm", NAMESPACE])
+            .output();
     }
 }
 
@@ -58,7 +80,12 @@ fn listed_quiet(what: &str) -> Vec<String> {
     Command::new("ctr")
         .args(["-a", SOCKET, "-n", NAMESPACE, what, "ls", "-q"])
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect())
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -92,7 +119,11 @@ async fn load(path: &Path) -> (Result<Vec<LoadedImage>, LoadError>, Vec<String>)
 fn busybox_archive(dir: &Path) -> PathBuf {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/images/build-busybox.sh");
     let out = dir.join("busybox.tar");
-    let status = Command::new("bash").arg(&script).arg(&out).status().expect("running build-busybox.sh");
+    let status = Command::new("bash")
+        .arg(&script)
+        .arg(&out)
+        .status()
+        .expect("running build-busybox.sh");
     assert!(status.success(), "build-busybox.sh failed");
     out
 }
@@ -100,7 +131,10 @@ fn busybox_archive(dir: &Path) -> PathBuf {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the local stack (fixtures/stack/up.sh)"]
 async fn loads_archives_into_a_scratch_namespace() {
-    assert!(Path::new(SOCKET).exists(), "the local stack is not up: {SOCKET} is missing");
+    assert!(
+        Path::new(SOCKET).exists(),
+        "the local stack is not up: {SOCKET} is missing"
+    );
     let _scratch = Scratch;
     let workdir = TempFile::with(b"");
     let dir = workdir.path().parent().unwrap();
@@ -115,17 +149,67 @@ async fn loads_archives_into_a_scratch_namespace() {
     assert!(listed("images").contains(&"docker.io/library/busybox:latest".to_string()));
     let snapshots = ctr(&["snapshots", "ls"]);
     eprintln!("snapshots:\n{snapshots}");
-    assert!(snapshots.lines().any(|l| l.starts_with("sha256:") && l.contains("Committed")));
-    assert!(!snapshots.contains("berth-extract-"), "extraction snapshot left behind");
+    assert!(snapshots
+        .lines()
+        .any(|l| l.starts_with("sha256:") && l.contains("Committed")));
+    assert!(
+        !snapshots.contains("berth-extract-"),
+        "extraction snapshot left behind"
+    );
     assert!(listed("leases").is_empty(), "lease left behind");
     let config = ctr(&["content", "ls"]);
-    assert!(config.contains("containerd.io/gc.ref.snapshot.overlayfs="), "config lacks the snapshot GC label:\n{config}");
+    assert!(
+        config.contains("containerd.io/gc.ref.snapshot.overlayfs="),
+        "config lacks the snapshot GC label:\n{config}"
+    );
+    // With the lease gone, only the image record and the GC labels keep the
+    // blobs and the snapshot: a forced collection must leave them all.
+    force_gc();
+    assert_eq!(
+        listed("content").len(),
+        3,
+        "blobs collected although the image refers to them"
+    );
+    assert_eq!(
+        listed("snapshots").len(),
+        1,
+        "snapshot collected although the config refers to it"
+    );
+    // The unpacked snapshot is a working root filesystem.
+    let out = ctr(&[
+        "run",
+        "--rm",
+        "docker.io/library/busybox:latest",
+        "berth-load-check",
+        "/bin/sh",
+        "-c",
+        "head -1 /etc/passwd",
+    ]);
+    assert_eq!(out.trim(), "root:x:0:0:root:/root:/bin/sh");
 
     // 2. Loading it again: everything is already there.
     let (again, lines) = load(&busybox).await;
     assert_eq!(again.expect("reload works"), loaded);
-    assert!(lines.iter().any(|l| l.contains("already present")), "{lines:?}");
-    assert!(lines.iter().any(|l| l.contains("already unpacked")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("already present")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("already unpacked")),
+        "{lines:?}"
+    );
+
+    // 2b. containerd's own export (index.json and manifest.json) loads back
+    //     to the same image.
+    let exported = dir.join("exported.tar");
+    ctr(&[
+        "images",
+        "export",
+        exported.to_str().unwrap(),
+        "docker.io/library/busybox:latest",
+    ]);
+    let (result, _) = load(&exported).await;
+    assert_eq!(result.expect("ctr export loads"), loaded);
 
     // 3. A gzip-compressed legacy docker save with a shared, symlinked layer.
     let docker = TempFile::with(&gzip(&DockerSave::two_images().tar()));
@@ -133,7 +217,14 @@ async fn loads_archives_into_a_scratch_namespace() {
     let loaded = result.expect("docker save loads");
     eprintln!("progress: {lines:#?}\nloaded: {loaded:#?}");
     let names: Vec<&str> = loaded.iter().map(|l| l.name.as_str()).collect();
-    assert_eq!(names, ["docker.io/library/busybox:latest", "localhost:5000/x:1", "docker.io/foo/bar:latest"]);
+    assert_eq!(
+        names,
+        [
+            "docker.io/library/busybox:latest",
+            "localhost:5000/x:1",
+            "docker.io/foo/bar:latest"
+        ]
+    );
     let images = ctr(&["images", "ls"]);
     eprintln!("images:\n{images}");
     assert!(images.contains("application/vnd.docker.distribution.manifest.v2+json"));
@@ -145,27 +236,57 @@ async fn loads_archives_into_a_scratch_namespace() {
     let base = super::testdata::layer_tar("fresh-base.txt", b"never kept\n");
     let top = super::testdata::layer_tar("fresh-top.txt", b"never stored\n");
     broken.diff_ids = vec![Digest::of(&base), Digest::of(&top)];
-    broken.configs = vec![config_with(&[&broken.diff_ids[0]]), config_with(&[&broken.diff_ids[0], &broken.diff_ids[1]])];
+    broken.configs = vec![
+        config_with(&[&broken.diff_ids[0]]),
+        config_with(&[&broken.diff_ids[0], &broken.diff_ids[1]]),
+    ];
     let mut corrupt_top = top.clone();
     corrupt_top[512] ^= 0xff; // first byte of the file's content
     broken.layers = vec![base, corrupt_top];
     let broken_file = TempFile::with(&broken.tar());
+    // Step 3 retagged busybox:latest, leaving the OCI busybox blobs
+    // unreferenced: collect them first so the comparison is exact.
+    force_gc();
     let content_before = listed("content");
     let (result, _) = load(broken_file.path()).await;
-    let e = result.expect_err("the corrupt archive is refused").to_string();
+    let e = result
+        .expect_err("the corrupt archive is refused")
+        .to_string();
     eprintln!("error: {e}");
-    assert!(e.starts_with("invalid archive: blob sha256:") && e.contains("does not match its digest"), "{e}");
-    assert!(!listed("images").iter().any(|i| i.starts_with("docker.io/library/broken")));
+    assert!(
+        e.starts_with("invalid archive: blob sha256:") && e.contains("does not match its digest"),
+        "{e}"
+    );
+    assert!(!listed("images")
+        .iter()
+        .any(|i| i.starts_with("docker.io/library/broken")));
     assert!(listed("leases").is_empty(), "lease left behind");
-    assert_eq!(listed("content"), content_before, "partial blobs left behind");
+    assert_eq!(
+        listed("content"),
+        content_before,
+        "partial blobs left behind"
+    );
     assert!(!ctr(&["snapshots", "ls"]).contains("berth-extract-"));
 
     // 5. Clean-up works: removing the images collects every blob and snapshot.
     for image in listed("images") {
         ctr(&["images", "rm", "--sync", &image]);
     }
-    assert!(listed("content").is_empty(), "content left after removing the images");
-    assert!(listed("snapshots").is_empty(), "snapshots left after removing the images");
+    assert!(
+        listed("content").is_empty(),
+        "content left after removing the images"
+    );
+    assert!(
+        listed("snapshots").is_empty(),
+        "snapshots left after removing the images"
+    );
+}
+
+/// Runs containerd's GC synchronously (deleting a lease with --sync does).
+fn force_gc() {
+    let id = format!("berth-load-gc-{:016x}", rand::random::<u64>());
+    ctr(&["leases", "create", "--id", &id]);
+    ctr(&["leases", "rm", "--sync", &id]);
 }
 
 fn config_with(diff_ids: &[&Digest]) -> Vec<u8> {

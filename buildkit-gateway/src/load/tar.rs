@@ -61,7 +61,12 @@ impl Pending {
 
 impl<'a> Scanner<'a> {
     pub fn new(file: &'a File, len: u64) -> Self {
-        Self { file, len, pos: 0, done: false }
+        Self {
+            file,
+            len,
+            pos: 0,
+            done: false,
+        }
     }
 
     /// The next entry, or `None` at the end-of-archive marker. An archive
@@ -113,7 +118,11 @@ impl<'a> Scanner<'a> {
                     }
                     let data = self.read_data(offset, size)?;
                     let value = until_nul(&data).to_vec();
-                    let slot = if typeflag == b'L' { &mut pending.name } else { &mut pending.link };
+                    let slot = if typeflag == b'L' {
+                        &mut pending.name
+                    } else {
+                        &mut pending.link
+                    };
                     if slot.replace(value).is_some() {
                         return Err(invalid("two long-name headers for one entry"));
                     }
@@ -123,7 +132,10 @@ impl<'a> Scanner<'a> {
                         Some(name) => name,
                         None => header_name(&header),
                     };
-                    let link = pending.link.take().unwrap_or_else(|| until_nul(&header[157..257]).to_vec());
+                    let link = pending
+                        .link
+                        .take()
+                        .unwrap_or_else(|| until_nul(&header[157..257]).to_vec());
                     let kind = match typeflag {
                         b'0' | 0 | b'7' => Kind::File,
                         b'5' => Kind::Dir,
@@ -142,7 +154,13 @@ impl<'a> Scanner<'a> {
                             "entry name longer than {MAX_NAME_LEN} bytes"
                         )));
                     }
-                    return Ok(Some(RawEntry { name, link, kind, offset, size }));
+                    return Ok(Some(RawEntry {
+                        name,
+                        link,
+                        kind,
+                        offset,
+                        size,
+                    }));
                 }
             }
         }
@@ -192,7 +210,13 @@ fn verify_checksum(header: &[u8; 512]) -> Result<(), LoadError> {
     let actual: u64 = header
         .iter()
         .enumerate()
-        .map(|(i, &b)| if (148..156).contains(&i) { u64::from(b' ') } else { u64::from(b) })
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                u64::from(b' ')
+            } else {
+                u64::from(b)
+            }
+        })
         .sum();
     if recorded != actual {
         return Err(invalid("tar header checksum mismatch"));
@@ -210,7 +234,10 @@ fn parse_number(field: &[u8], what: &str) -> Result<u64, LoadError> {
         }
         let mut value: u64 = 0;
         for &b in &field[1..] {
-            value = value.checked_mul(256).and_then(|v| v.checked_add(u64::from(b))).ok_or_else(bad)?;
+            value = value
+                .checked_mul(256)
+                .and_then(|v| v.checked_add(u64::from(b)))
+                .ok_or_else(bad)?;
         }
         return Ok(value);
     }
@@ -225,7 +252,10 @@ fn parse_number(field: &[u8], what: &str) -> Result<u64, LoadError> {
         if !(b'0'..=b'7').contains(&b) {
             return Err(bad());
         }
-        value = value.checked_mul(8).and_then(|v| v.checked_add(u64::from(b - b'0'))).ok_or_else(bad)?;
+        value = value
+            .checked_mul(8)
+            .and_then(|v| v.checked_add(u64::from(b - b'0')))
+            .ok_or_else(bad)?;
     }
     Ok(value)
 }
@@ -258,7 +288,10 @@ fn apply_pax(data: &[u8], pending: &mut Pending, global: bool) -> Result<(), Loa
                 if global {
                     return Err(invalid("global PAX header sets size"));
                 }
-                let size = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+                let size = std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(bad)?;
                 pending.size = Some(size);
                 continue;
             }
@@ -268,7 +301,9 @@ fn apply_pax(data: &[u8], pending: &mut Pending, global: bool) -> Result<(), Loa
             return Err(invalid("global PAX header sets a path"));
         }
         if value.len() > MAX_NAME_LEN {
-            return Err(invalid(format!("entry name longer than {MAX_NAME_LEN} bytes")));
+            return Err(invalid(format!(
+                "entry name longer than {MAX_NAME_LEN} bytes"
+            )));
         }
         *slot = Some(value.to_vec());
     }
@@ -311,7 +346,8 @@ mod tests {
         b.append_data(&mut h, &long, &b"abc"[..]).unwrap();
         // A PAX header naming the next entry.
         let pax_name = "pax/".to_string() + &"b".repeat(120);
-        b.append_pax_extensions([("path", pax_name.as_bytes())]).unwrap();
+        b.append_pax_extensions([("path", pax_name.as_bytes())])
+            .unwrap();
         let mut h = tar::Header::new_ustar();
         h.set_size(2);
         h.set_path("short").unwrap();
@@ -325,14 +361,21 @@ mod tests {
         assert_eq!(entries[0].size, 3);
         let mut data = [0u8; 3];
         let tmp = TempFile::with(&bytes);
-        File::open(tmp.path()).unwrap().read_exact_at(&mut data, entries[0].offset).unwrap();
+        File::open(tmp.path())
+            .unwrap()
+            .read_exact_at(&mut data, entries[0].offset)
+            .unwrap();
         assert_eq!(&data, b"abc");
         assert_eq!(entries[1].name, pax_name.as_bytes());
     }
 
     #[test]
     fn refuses_devices_and_sparse_files() {
-        for (flag, what) in [(b'3', "character device"), (b'6', "FIFO"), (b'S', "sparse file")] {
+        for (flag, what) in [
+            (b'3', "character device"),
+            (b'6', "FIFO"),
+            (b'S', "sparse file"),
+        ] {
             let mut bytes = raw_header(b"dev/x", flag, b"", 0);
             bytes.extend_from_slice(&[0u8; 1024]);
             let err = scan_all(&bytes).unwrap_err().to_string();
@@ -345,14 +388,20 @@ mod tests {
         let mut bytes = raw_header(b"x", b'0', b"", 0);
         bytes[0] = b'y';
         bytes.extend_from_slice(&[0u8; 1024]);
-        assert_eq!(scan_all(&bytes).unwrap_err().to_string(), "invalid archive: tar header checksum mismatch");
+        assert_eq!(
+            scan_all(&bytes).unwrap_err().to_string(),
+            "invalid archive: tar header checksum mismatch"
+        );
     }
 
     #[test]
     fn refuses_archive_without_end_marker() {
         let mut bytes = raw_header(b"x", b'0', b"", 1);
         bytes.extend_from_slice(&[b'a'; 512]);
-        assert_eq!(scan_all(&bytes).unwrap_err().to_string(), "invalid archive: unexpected end of archive");
+        assert_eq!(
+            scan_all(&bytes).unwrap_err().to_string(),
+            "invalid archive: unexpected end of archive"
+        );
     }
 
     #[test]
@@ -371,7 +420,13 @@ mod tests {
     #[test]
     fn refuses_oversized_pax_header() {
         let mut bytes = raw_header(b"pax", b'x', b"", MAX_PAX_LEN + 1);
-        bytes.resize(bytes.len() + (MAX_PAX_LEN as usize + 1).div_ceil(512) * 512 + 1024, 0);
-        assert_eq!(scan_all(&bytes).unwrap_err().to_string(), "invalid archive: PAX header larger than 64 KiB");
+        bytes.resize(
+            bytes.len() + (MAX_PAX_LEN as usize + 1).div_ceil(512) * 512 + 1024,
+            0,
+        );
+        assert_eq!(
+            scan_all(&bytes).unwrap_err().to_string(),
+            "invalid archive: PAX header larger than 64 KiB"
+        );
     }
 }

@@ -16,7 +16,8 @@ pub struct TempFile {
 
 impl TempFile {
     pub fn with(bytes: &[u8]) -> Self {
-        let dir = std::env::temp_dir().join(format!("berth-load-test-{:016x}", rand::random::<u64>()));
+        let dir =
+            std::env::temp_dir().join(format!("berth-load-test-{:016x}", rand::random::<u64>()));
         std::fs::create_dir(&dir).unwrap();
         let path = dir.join("archive");
         std::fs::write(&path, bytes).unwrap();
@@ -82,7 +83,12 @@ pub fn tar_of(entries: &[Entry]) -> Vec<u8> {
             Entry::Hardlink(n, t) => (n, b'1', t, &[]),
         };
         if name.len() <= 100 {
-            let header = raw_header(name.as_bytes(), typeflag, link.as_bytes(), data.len() as u64);
+            let header = raw_header(
+                name.as_bytes(),
+                typeflag,
+                link.as_bytes(),
+                data.len() as u64,
+            );
             let mut h = tar::Header::new_old();
             h.as_mut_bytes().copy_from_slice(&header);
             b.append(&h, data).unwrap();
@@ -172,7 +178,10 @@ impl OciLayout {
             manifest,
             manifest_digest,
             index: None,
-            annotations: vec![(ANNOTATION_IMAGE_NAME, "docker.io/library/busybox:latest"), (ANNOTATION_REF_NAME, "latest")],
+            annotations: vec![
+                (ANNOTATION_IMAGE_NAME, "docker.io/library/busybox:latest"),
+                (ANNOTATION_REF_NAME, "latest"),
+            ],
             extra: Vec::new(),
             omit: None,
             corrupt_manifest: false,
@@ -208,10 +217,17 @@ impl OciLayout {
     pub fn tar(&self) -> Vec<u8> {
         let (root_type, root_digest, root_size) = match &self.index {
             Some((bytes, digest)) => (oci::OCI_INDEX, digest.clone(), bytes.len()),
-            None => (oci::OCI_MANIFEST, self.manifest_digest.clone(), self.manifest.len()),
+            None => (
+                oci::OCI_MANIFEST,
+                self.manifest_digest.clone(),
+                self.manifest.len(),
+            ),
         };
-        let annotations: serde_json::Map<String, serde_json::Value> =
-            self.annotations.iter().map(|(k, v)| (k.to_string(), serde_json::Value::from(*v))).collect();
+        let annotations: serde_json::Map<String, serde_json::Value> = self
+            .annotations
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+            .collect();
         let index_json = match &self.index_override {
             Some(text) => text.clone().into_bytes(),
             None => serde_json::to_vec(&serde_json::json!({
@@ -233,7 +249,11 @@ impl OciLayout {
             let last = layer.len() - 1;
             layer[last] ^= 0xff;
         }
-        let mut blobs = vec![(&self.layer_digest, layer), (&self.config_digest, self.config.clone()), (&self.manifest_digest, manifest)];
+        let mut blobs = vec![
+            (&self.layer_digest, layer),
+            (&self.config_digest, self.config.clone()),
+            (&self.manifest_digest, manifest),
+        ];
         if let Some((bytes, digest)) = &self.index {
             blobs.push((digest, bytes.clone()));
         }
@@ -245,7 +265,10 @@ impl OciLayout {
         ];
         for (digest, bytes) in blobs {
             if self.omit.as_ref() != Some(digest) {
-                entries.push(Entry::file(&format!("blobs/sha256/{}", digest.hex()), &bytes));
+                entries.push(Entry::file(
+                    &format!("blobs/sha256/{}", digest.hex()),
+                    &bytes,
+                ));
             }
         }
         let mut out = tar_of(&entries);
@@ -264,7 +287,9 @@ fn end_of_entries(tar: &[u8]) -> usize {
     let mut pos = 0;
     while tar[pos..pos + 512].iter().any(|&b| b != 0) {
         let size = u64::from_str_radix(
-            std::str::from_utf8(&tar[pos + 124..pos + 135]).unwrap().trim_matches(|c: char| c == '\0' || c == ' '),
+            std::str::from_utf8(&tar[pos + 124..pos + 135])
+                .unwrap()
+                .trim_matches(|c: char| c == '\0' || c == ' '),
             8,
         )
         .unwrap() as usize;
@@ -284,24 +309,40 @@ pub struct DockerSave {
 
 impl DockerSave {
     pub fn two_images() -> Self {
-        let layers = vec![layer_tar("a.txt", b"base layer\n"), layer_tar("b.txt", b"top layer\n")];
+        let layers = vec![
+            layer_tar("a.txt", b"base layer\n"),
+            layer_tar("b.txt", b"top layer\n"),
+        ];
         let diff_ids: Vec<Digest> = layers.iter().map(|l| Digest::of(l)).collect();
-        let configs = vec![image_config(&[&diff_ids[0]]), image_config(&[&diff_ids[0], &diff_ids[1]])];
+        let configs = vec![
+            image_config(&[&diff_ids[0]]),
+            image_config(&[&diff_ids[0], &diff_ids[1]]),
+        ];
         Self {
             layers,
             diff_ids,
             configs,
-            tags: [vec!["busybox:latest".into(), "localhost:5000/x:1".into()], vec!["foo/bar".into()]],
+            tags: [
+                vec!["busybox:latest".into(), "localhost:5000/x:1".into()],
+                vec!["foo/bar".into()],
+            ],
         }
     }
 
     pub fn with_tags(mut self, first: &[&str], second: &[&str]) -> Self {
-        self.tags = [first.iter().map(|s| s.to_string()).collect(), second.iter().map(|s| s.to_string()).collect()];
+        self.tags = [
+            first.iter().map(|s| s.to_string()).collect(),
+            second.iter().map(|s| s.to_string()).collect(),
+        ];
         self
     }
 
     pub fn tar(&self) -> Vec<u8> {
-        let config_names: Vec<String> = self.configs.iter().map(|c| format!("{}.json", Digest::of(c).hex())).collect();
+        let config_names: Vec<String> = self
+            .configs
+            .iter()
+            .map(|c| format!("{}.json", Digest::of(c).hex()))
+            .collect();
         let manifest = serde_json::json!([
             {"Config": config_names[0], "RepoTags": self.tags[0], "Layers": ["1111/layer.tar"]},
             {"Config": config_names[1], "RepoTags": self.tags[1], "Layers": ["2222/layer.tar", "3333/layer.tar"]},

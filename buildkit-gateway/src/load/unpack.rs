@@ -24,7 +24,9 @@ pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
     for diff_id in diff_ids {
         let next = match out.last() {
             None => diff_id.clone(),
-            Some(parent) => Digest::from_sha256(Sha256::digest(format!("{parent} {diff_id}").as_bytes()).into()),
+            Some(parent) => {
+                Digest::from_sha256(Sha256::digest(format!("{parent} {diff_id}").as_bytes()).into())
+            }
         };
         out.push(next);
     }
@@ -47,15 +49,28 @@ pub async fn unpack(
     let chain = chain_ids(&diff_ids);
     let total = unpack.layers.len();
     for (i, layer) in unpack.layers.iter().enumerate() {
-        let parent = if i == 0 { String::new() } else { chain[i - 1].to_string() };
+        let parent = if i == 0 {
+            String::new()
+        } else {
+            chain[i - 1].to_string()
+        };
         let outcome = if snapshot_exists(s, chain[i].as_str()).await? {
-            s.lease_resource(&format!("snapshots/{}", s.snapshotter), chain[i].as_str()).await?;
+            s.lease_resource(&format!("snapshots/{}", s.snapshotter), chain[i].as_str())
+                .await?;
             "already unpacked"
         } else {
             apply_layer(s, layer, chain[i].as_str(), &parent).await?;
             "unpacked"
         };
-        progress_line(progress, format!("Unpacking layer {} {}/{total} ({outcome})", layer.digest.short(), i + 1)).await;
+        progress_line(
+            progress,
+            format!(
+                "Unpacking layer {} {}/{total} ({outcome})",
+                layer.digest.short(),
+                i + 1
+            ),
+        )
+        .await;
     }
     if let Some(top) = chain.last() {
         let labels = BTreeMap::from([(snapshot_gc_label(&s.snapshotter), top.to_string())]);
@@ -65,17 +80,28 @@ pub async fn unpack(
 }
 
 async fn snapshot_exists(s: &Session, key: &str) -> Result<bool, LoadError> {
-    let req = StatSnapshotRequest { snapshotter: s.snapshotter.clone(), key: key.to_string() };
+    let req = StatSnapshotRequest {
+        snapshotter: s.snapshotter.clone(),
+        key: key.to_string(),
+    };
     match s.upstream().snapshots().stat(s.request(req)).await {
         Ok(_) => Ok(true),
         Err(status) if status.code() == Code::NotFound => Ok(false),
-        Err(status) => Err(upstream_error(&format!("looking up snapshot {key}"), status)),
+        Err(status) => Err(upstream_error(
+            &format!("looking up snapshot {key}"),
+            status,
+        )),
     }
 }
 
 /// Prepare → Diff.Apply → check the diff_id → Commit under the chain ID.
 /// The extraction snapshot is removed if any step fails.
-async fn apply_layer(s: &Session, layer: &Layer, chain_id: &str, parent: &str) -> Result<(), LoadError> {
+async fn apply_layer(
+    s: &Session,
+    layer: &Layer,
+    chain_id: &str,
+    parent: &str,
+) -> Result<(), LoadError> {
     let key = format!("berth-extract-{:016x}-{chain_id}", rand::random::<u64>());
     s.track_extraction(&key);
     let result = apply_into(s, layer, chain_id, parent, &key).await;
@@ -86,13 +112,17 @@ async fn apply_layer(s: &Session, layer: &Layer, chain_id: &str, parent: &str) -
             let _ = s
                 .upstream()
                 .snapshots()
-                .remove(s.request(RemoveSnapshotRequest { snapshotter: s.snapshotter.clone(), key: key.clone() }))
+                .remove(s.request(RemoveSnapshotRequest {
+                    snapshotter: s.snapshotter.clone(),
+                    key: key.clone(),
+                }))
                 .await;
         }
     }
     s.untrack_extraction(&key);
     if let Ok(Committed::AlreadyThere) = result {
-        s.lease_resource(&format!("snapshots/{}", s.snapshotter), chain_id).await?;
+        s.lease_resource(&format!("snapshots/{}", s.snapshotter), chain_id)
+            .await?;
     }
     result.map(|_| ())
 }
@@ -102,7 +132,13 @@ enum Committed {
     AlreadyThere,
 }
 
-async fn apply_into(s: &Session, layer: &Layer, chain_id: &str, parent: &str, key: &str) -> Result<Committed, LoadError> {
+async fn apply_into(
+    s: &Session,
+    layer: &Layer,
+    chain_id: &str,
+    parent: &str,
+    key: &str,
+) -> Result<Committed, LoadError> {
     let snaps = || s.upstream().snapshots();
     let prepare = PrepareSnapshotRequest {
         snapshotter: s.snapshotter.clone(),
@@ -113,7 +149,12 @@ async fn apply_into(s: &Session, layer: &Layer, chain_id: &str, parent: &str, ke
     let mounts = snaps()
         .prepare(s.request(prepare))
         .await
-        .map_err(|st| upstream_error(&format!("preparing snapshot for layer {}", layer.digest), st))?
+        .map_err(|st| {
+            upstream_error(
+                &format!("preparing snapshot for layer {}", layer.digest),
+                st,
+            )
+        })?
         .into_inner()
         .mounts;
 
@@ -123,7 +164,12 @@ async fn apply_into(s: &Session, layer: &Layer, chain_id: &str, parent: &str, ke
         size: layer.size as i64,
         annotations: Default::default(),
     };
-    let apply = ApplyRequest { diff: Some(diff), mounts, payloads: Default::default(), sync_fs: false };
+    let apply = ApplyRequest {
+        diff: Some(diff),
+        mounts,
+        payloads: Default::default(),
+        sync_fs: false,
+    };
     let applied = s
         .upstream()
         .diff()
@@ -132,7 +178,12 @@ async fn apply_into(s: &Session, layer: &Layer, chain_id: &str, parent: &str, ke
         .map_err(|st| upstream_error(&format!("unpacking layer {}", layer.digest), st))?
         .into_inner()
         .applied
-        .ok_or_else(|| upstream_error(&format!("unpacking layer {}", layer.digest), tonic::Status::internal("no result")))?;
+        .ok_or_else(|| {
+            upstream_error(
+                &format!("unpacking layer {}", layer.digest),
+                tonic::Status::internal("no result"),
+            )
+        })?;
     if applied.digest != layer.diff_id.as_str() {
         return Err(invalid(format!(
             "layer {} unpacks to {}, but the config lists diff_id {}",
@@ -149,7 +200,10 @@ async fn apply_into(s: &Session, layer: &Layer, chain_id: &str, parent: &str, ke
     match snaps().commit(s.request(commit)).await {
         Ok(_) => Ok(Committed::Yes),
         Err(status) if status.code() == Code::AlreadyExists => Ok(Committed::AlreadyThere),
-        Err(status) => Err(upstream_error(&format!("committing snapshot {chain_id}"), status)),
+        Err(status) => Err(upstream_error(
+            &format!("committing snapshot {chain_id}"),
+            status,
+        )),
     }
 }
 

@@ -75,7 +75,13 @@ pub struct PolicyInput {
 
 impl PolicyInput {
     pub fn new(method: &str, object: &str, sandbox: SandboxFacts, request: Request) -> Self {
-        Self { version: VERSION, method: method.into(), object: object.into(), sandbox, request }
+        Self {
+            version: VERSION,
+            method: method.into(),
+            object: object.into(),
+            sandbox,
+            request,
+        }
     }
 }
 
@@ -89,8 +95,11 @@ pub struct SandboxFacts {
     pub volume_roots: Vec<String>,
 }
 
+/// The request, by kind. (Built once per request and serialised at once,
+/// so the size difference between variants does not matter.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)]
 pub enum Request {
     ContainerCreate(ContainerCreate),
     ContainerUpdate(ContainerUpdate),
@@ -325,7 +334,10 @@ impl StreamFacts {
         } else {
             "path"
         };
-        Self { value: value.to_string(), kind: kind.to_string() }
+        Self {
+            value: value.to_string(),
+            kind: kind.to_string(),
+        }
     }
 }
 

@@ -15,6 +15,9 @@ pub mod input;
 
 pub use input::PolicyInput;
 
+/// Longest a single policy evaluation may run.
+pub const EVAL_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Package deciding every method without a package of its own.
 pub const GENERIC_PACKAGE: &str = "data.berth.generic";
 
@@ -31,7 +34,11 @@ pub struct Decision {
 
 impl Decision {
     fn failed(error: String) -> Self {
-        Self { allow: false, reasons: vec!["policy evaluation failed".into()], error: Some(error) }
+        Self {
+            allow: false,
+            reasons: vec!["policy evaluation failed".into()],
+            error: Some(error),
+        }
     }
 }
 
@@ -56,7 +63,9 @@ pub struct PolicyEngine {
 
 impl std::fmt::Debug for PolicyEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PolicyEngine").field("packages", &self.packages).finish()
+        f.debug_struct("PolicyEngine")
+            .field("packages", &self.packages)
+            .finish()
     }
 }
 
@@ -70,9 +79,17 @@ impl PolicyEngine {
         files.sort();
 
         let mut engine = regorus::Engine::new();
+        // A request's input is bounded by the gRPC message size, but a
+        // pathological one must not hold a worker: over the limit is an
+        // error, hence a deny.
+        engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {
+            limit: EVAL_TIME_LIMIT,
+            check_interval: std::num::NonZeroU32::new(256).expect("non-zero"),
+        });
         let mut packages = BTreeSet::new();
         for path in &files {
-            let text = std::fs::read_to_string(path).map_err(|e| PolicyError::Io(path.clone(), e))?;
+            let text =
+                std::fs::read_to_string(path).map_err(|e| PolicyError::Io(path.clone(), e))?;
             let parse = |e: anyhow::Error| PolicyError::Parse(path.clone(), e.to_string());
             if path.extension().is_some_and(|e| e == "rego") {
                 let name = path.display().to_string();
@@ -84,29 +101,27 @@ impl PolicyEngine {
         if !packages.contains(GENERIC_PACKAGE) {
             return Err(PolicyError::NoGeneric(dir.to_path_buf()));
         }
-        let policy = Self { engine, packages };
         // Evaluate each package once without input: a reference to a missing
         // function or a type error surfaces here rather than on a request.
-        for package in policy.deciding_packages() {
-            let mut probe = policy.engine.clone();
+        // It also leaves the engine prepared (analysed and scheduled), so the
+        // per-decision clones skip that work.
+        for package in packages.iter().filter(|p| !p.starts_with("data.berth.lib")) {
             for rule in ["allow", "deny"] {
-                probe
+                engine
                     .eval_rule(format!("{package}.{rule}"))
                     .map_err(|e| PolicyError::Broken(package.clone(), e.to_string()))?;
             }
         }
-        Ok(policy)
-    }
-
-    /// Packages that decide methods (not helper libraries).
-    fn deciding_packages(&self) -> impl Iterator<Item = &String> {
-        self.packages.iter().filter(|p| !p.starts_with("data.berth.lib"))
+        Ok(Self { engine, packages })
     }
 
     /// The package deciding `method`.
     pub fn package_for(&self, method: &str) -> String {
         let own = format!("data.berth.{method}");
-        let valid = !method.is_empty() && method.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+        let valid = !method.is_empty()
+            && method
+                .split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
         if valid && !own.starts_with("data.berth.lib") && self.packages.contains(&own) {
             own
         } else {
@@ -130,18 +145,25 @@ impl PolicyEngine {
             Err(e) => return Decision::failed(format!("{package}.allow: {e}")),
         };
         if allow == regorus::Value::Bool(true) {
-            return Decision { allow: true, reasons: vec![], error: None };
+            return Decision {
+                allow: true,
+                reasons: vec![],
+                error: None,
+            };
         }
         let error = match allow {
             regorus::Value::Bool(false) => None,
             other => Some(format!("{package}.allow is {other:?}, not a boolean")),
         };
         let mut reasons = match engine.eval_rule(format!("{package}.deny")) {
-            Ok(regorus::Value::Set(set)) => {
-                set.iter().filter_map(|r| r.as_string().ok().map(|s| s.to_string())).collect()
-            }
+            Ok(regorus::Value::Set(set)) => set
+                .iter()
+                .filter_map(|r| r.as_string().ok().map(|s| s.to_string()))
+                .collect(),
             Ok(regorus::Value::Undefined) => vec![],
-            Ok(other) => return Decision::failed(format!("{package}.deny is {other:?}, not a set")),
+            Ok(other) => {
+                return Decision::failed(format!("{package}.deny is {other:?}, not a set"))
+            }
             Err(e) => return Decision::failed(format!("{package}.deny: {e}")),
         };
         if let Some(error) = error {
@@ -150,7 +172,11 @@ impl PolicyEngine {
         if reasons.is_empty() {
             reasons.push(format!("no policy rule allows {}", input.method));
         }
-        Decision { allow: false, reasons, error: None }
+        Decision {
+            allow: false,
+            reasons,
+            error: None,
+        }
     }
 }
 
@@ -159,7 +185,9 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), PolicyError> {
     for entry in entries {
         let entry = entry.map_err(|e| PolicyError::Io(dir.to_path_buf(), e))?;
         let path = entry.path();
-        let kind = entry.file_type().map_err(|e| PolicyError::Io(path.clone(), e))?;
+        let kind = entry
+            .file_type()
+            .map_err(|e| PolicyError::Io(path.clone(), e))?;
         if kind.is_dir() {
             collect(&path, out)?;
         } else if path.extension().is_some_and(|e| e == "rego")
@@ -221,21 +249,35 @@ deny contains "namespace writes are not allowed" if input.method == "namespaces.
         let dir = tempdir();
         write(dir.path(), "generic.rego", GENERIC);
         write(dir.path(), "data.json", "{");
-        assert!(matches!(PolicyEngine::load(dir.path()), Err(PolicyError::Parse(..))));
+        assert!(matches!(
+            PolicyEngine::load(dir.path()),
+            Err(PolicyError::Parse(..))
+        ));
     }
 
     #[test]
     fn load_requires_the_generic_package() {
         let dir = tempdir();
-        write(dir.path(), "a.rego", "package berth.a.b\ndefault allow := false\n");
-        assert!(matches!(PolicyEngine::load(dir.path()), Err(PolicyError::NoGeneric(_))));
+        write(
+            dir.path(),
+            "a.rego",
+            "package berth.a.b\ndefault allow := false\n",
+        );
+        assert!(matches!(
+            PolicyEngine::load(dir.path()),
+            Err(PolicyError::NoGeneric(_))
+        ));
     }
 
     #[test]
     fn load_fails_on_a_package_that_cannot_evaluate() {
         let dir = tempdir();
         write(dir.path(), "generic.rego", GENERIC);
-        write(dir.path(), "x.rego", "package berth.x.y\nallow := no_such_function(1)\ndeny := set()\n");
+        write(
+            dir.path(),
+            "x.rego",
+            "package berth.x.y\nallow := no_such_function(1)\ndeny := set()\n",
+        );
         assert!(PolicyEngine::load(dir.path()).is_err());
     }
 
@@ -244,9 +286,17 @@ deny contains "namespace writes are not allowed" if input.method == "namespaces.
         let dir = tempdir();
         write(dir.path(), "generic.rego", GENERIC);
         // allow is a string, not a boolean.
-        write(dir.path(), "s.rego", "package berth.s.string\nallow := \"yes\"\ndeny := set()\n");
+        write(
+            dir.path(),
+            "s.rego",
+            "package berth.s.string\nallow := \"yes\"\ndeny := set()\n",
+        );
         // no allow rule matches and nothing denies.
-        write(dir.path(), "u.rego", "package berth.u.undefined\ndefault allow := false\ndeny := set()\n");
+        write(
+            dir.path(),
+            "u.rego",
+            "package berth.u.undefined\ndefault allow := false\ndeny := set()\n",
+        );
         // evaluation error at request time (division by zero on input).
         write(
             dir.path(),
@@ -256,17 +306,30 @@ deny contains "namespace writes are not allowed" if input.method == "namespaces.
         let engine = PolicyEngine::load(dir.path()).unwrap();
 
         let d = engine.decide(&generic_input("images.list"));
-        assert_eq!(d, Decision { allow: true, reasons: vec![], error: None });
+        assert_eq!(
+            d,
+            Decision {
+                allow: true,
+                reasons: vec![],
+                error: None
+            }
+        );
 
         let d = engine.decide(&generic_input("namespaces.create"));
         assert!(!d.allow);
-        assert_eq!(d.reasons, vec!["namespace writes are not allowed".to_string()]);
+        assert_eq!(
+            d.reasons,
+            vec!["namespace writes are not allowed".to_string()]
+        );
 
         let d = engine.decide(&generic_input("s.string"));
         assert!(!d.allow && d.error.is_some(), "{d:?}");
 
         let d = engine.decide(&generic_input("u.undefined"));
-        assert_eq!(d.reasons, vec!["no policy rule allows u.undefined".to_string()]);
+        assert_eq!(
+            d.reasons,
+            vec!["no policy rule allows u.undefined".to_string()]
+        );
 
         let mut input = generic_input("e.error");
         input.object = String::new();
@@ -275,16 +338,32 @@ deny contains "namespace writes are not allowed" if input.method == "namespaces.
     }
 
     #[test]
+    fn the_engine_can_be_shared_between_tasks() {
+        fn shared<T: Send + Sync>() {}
+        shared::<PolicyEngine>();
+    }
+
+    #[test]
     fn methods_route_to_their_own_package_or_generic() {
         let dir = tempdir();
         write(dir.path(), "generic.rego", GENERIC);
-        write(dir.path(), "c.rego", "package berth.containers.create\ndefault allow := false\ndeny := set()\n");
+        write(
+            dir.path(),
+            "c.rego",
+            "package berth.containers.create\ndefault allow := false\ndeny := set()\n",
+        );
         write(dir.path(), "l.rego", "package berth.lib.helpers\nx := 1\n");
         let engine = PolicyEngine::load(dir.path()).unwrap();
-        assert_eq!(engine.package_for("containers.create"), "data.berth.containers.create");
+        assert_eq!(
+            engine.package_for("containers.create"),
+            "data.berth.containers.create"
+        );
         assert_eq!(engine.package_for("containers.delete"), GENERIC_PACKAGE);
         assert_eq!(engine.package_for("lib.helpers"), GENERIC_PACKAGE);
-        assert_eq!(engine.package_for("containers[\"create\"]"), GENERIC_PACKAGE);
+        assert_eq!(
+            engine.package_for("containers[\"create\"]"),
+            GENERIC_PACKAGE
+        );
         assert_eq!(engine.package_for(""), GENERIC_PACKAGE);
     }
 }

@@ -15,41 +15,79 @@ use crate::audit::Peer;
 use crate::error::{GatewayError, Result};
 use crate::server::Ctx;
 
-const GET: Method = method!("containerd.services.containers.v1.Containers", "Get", "containers.get");
-const LIST: Method = method!("containerd.services.containers.v1.Containers", "List", "containers.list");
-const LIST_STREAM: Method =
-    method!("containerd.services.containers.v1.Containers", "ListStream", "containers.list_stream");
-const CREATE: Method = method!("containerd.services.containers.v1.Containers", "Create", "containers.create");
-const UPDATE: Method = method!("containerd.services.containers.v1.Containers", "Update", "containers.update");
-const DELETE: Method = method!("containerd.services.containers.v1.Containers", "Delete", "containers.delete");
+const GET: Method = method!(
+    "containerd.services.containers.v1.Containers",
+    "Get",
+    "containers.get"
+);
+const LIST: Method = method!(
+    "containerd.services.containers.v1.Containers",
+    "List",
+    "containers.list"
+);
+const LIST_STREAM: Method = method!(
+    "containerd.services.containers.v1.Containers",
+    "ListStream",
+    "containers.list_stream"
+);
+const CREATE: Method = method!(
+    "containerd.services.containers.v1.Containers",
+    "Create",
+    "containers.create"
+);
+const UPDATE: Method = method!(
+    "containerd.services.containers.v1.Containers",
+    "Update",
+    "containers.update"
+);
+const DELETE: Method = method!(
+    "containerd.services.containers.v1.Containers",
+    "Delete",
+    "containers.delete"
+);
 
 pub struct Containers(pub Arc<Ctx>);
 
 #[tonic::async_trait]
 impl containers_server::Containers for Containers {
-    async fn get(&self, req: Request<api::GetContainerRequest>) -> Reply<api::GetContainerResponse> {
+    async fn get(
+        &self,
+        req: Request<api::GetContainerRequest>,
+    ) -> Reply<api::GetContainerResponse> {
         let peer = Peer::of(&req);
         reply(self.get(peer, req.into_inner()).await)
     }
 
-    async fn list(&self, req: Request<api::ListContainersRequest>) -> Reply<api::ListContainersResponse> {
+    async fn list(
+        &self,
+        req: Request<api::ListContainersRequest>,
+    ) -> Reply<api::ListContainersResponse> {
         let peer = Peer::of(&req);
         reply(self.list(peer, req.into_inner()).await)
     }
 
     type ListStreamStream = BoxStream<api::ListContainerMessage>;
 
-    async fn list_stream(&self, req: Request<api::ListContainersRequest>) -> Reply<Self::ListStreamStream> {
+    async fn list_stream(
+        &self,
+        req: Request<api::ListContainersRequest>,
+    ) -> Reply<Self::ListStreamStream> {
         let peer = Peer::of(&req);
         reply(self.list_stream(peer, req.into_inner()).await)
     }
 
-    async fn create(&self, req: Request<api::CreateContainerRequest>) -> Reply<api::CreateContainerResponse> {
+    async fn create(
+        &self,
+        req: Request<api::CreateContainerRequest>,
+    ) -> Reply<api::CreateContainerResponse> {
         let peer = Peer::of(&req);
         reply(self.create(peer, req.into_inner()).await)
     }
 
-    async fn update(&self, req: Request<api::UpdateContainerRequest>) -> Reply<api::UpdateContainerResponse> {
+    async fn update(
+        &self,
+        req: Request<api::UpdateContainerRequest>,
+    ) -> Reply<api::UpdateContainerResponse> {
         let peer = Peer::of(&req);
         reply(self.update(peer, req.into_inner()).await)
     }
@@ -61,16 +99,34 @@ impl containers_server::Containers for Containers {
 }
 
 impl Containers {
-    async fn get(&self, peer: Peer, req: api::GetContainerRequest) -> Result<api::GetContainerResponse> {
+    async fn get(
+        &self,
+        peer: Peer,
+        req: api::GetContainerRequest,
+    ) -> Result<api::GetContainerResponse> {
         let ctx = &self.0;
         ctx.decide(peer, &GET, &req.id)?;
-        Ok(ctx.up.containers().get(ctx.up.request(req)).await?.into_inner())
+        Ok(ctx
+            .up
+            .containers()
+            .get(ctx.up.request(req))
+            .await?
+            .into_inner())
     }
 
-    async fn list(&self, peer: Peer, req: api::ListContainersRequest) -> Result<api::ListContainersResponse> {
+    async fn list(
+        &self,
+        peer: Peer,
+        req: api::ListContainersRequest,
+    ) -> Result<api::ListContainersResponse> {
         let ctx = &self.0;
         ctx.decide(peer, &LIST, "")?;
-        Ok(ctx.up.containers().list(ctx.up.request(req)).await?.into_inner())
+        Ok(ctx
+            .up
+            .containers()
+            .list(ctx.up.request(req))
+            .await?
+            .into_inner())
     }
 
     async fn list_stream(
@@ -80,24 +136,57 @@ impl Containers {
     ) -> Result<BoxStream<api::ListContainerMessage>> {
         let ctx = &self.0;
         ctx.decide(peer, &LIST_STREAM, "")?;
-        Ok(relay_stream(ctx.up.containers().list_stream(ctx.up.request(req)).await?.into_inner()))
+        Ok(relay_stream(
+            ctx.up
+                .containers()
+                .list_stream(ctx.up.request(req))
+                .await?
+                .into_inner(),
+        ))
     }
 
-    async fn create(&self, peer: Peer, req: api::CreateContainerRequest) -> Result<api::CreateContainerResponse> {
+    async fn create(
+        &self,
+        peer: Peer,
+        req: api::CreateContainerRequest,
+    ) -> Result<api::CreateContainerResponse> {
         let ctx = &self.0;
-        let container = req.container.ok_or_else(|| GatewayError::invalid("container create without a container"))?;
+        let container = req
+            .container
+            .ok_or_else(|| GatewayError::invalid("container create without a container"))?;
         let id = container.id.clone();
-        let hardened =
-            ctx.admitted(peer, &CREATE, &id, admission::container_create(&ctx.engine, &ctx.sb, container))?;
-        let msg = api::CreateContainerRequest { container: Some(hardened) };
-        Ok(ctx.up.containers().create(ctx.up.request(msg)).await?.into_inner())
+        let hardened = ctx.admitted(
+            peer,
+            &CREATE,
+            &id,
+            admission::container_create(&ctx.engine, &ctx.sb, container),
+        )?;
+        let msg = api::CreateContainerRequest {
+            container: Some(hardened),
+        };
+        Ok(ctx
+            .up
+            .containers()
+            .create(ctx.up.request(msg))
+            .await?
+            .into_inner())
     }
 
-    async fn update(&self, peer: Peer, req: api::UpdateContainerRequest) -> Result<api::UpdateContainerResponse> {
+    async fn update(
+        &self,
+        peer: Peer,
+        req: api::UpdateContainerRequest,
+    ) -> Result<api::UpdateContainerResponse> {
         let ctx = &self.0;
-        let id = req.container.as_ref().map(|c| c.id.clone()).unwrap_or_default();
+        let id = req
+            .container
+            .as_ref()
+            .map(|c| c.id.clone())
+            .unwrap_or_default();
         if id.is_empty() {
-            return Err(GatewayError::invalid("container update without a container id"));
+            return Err(GatewayError::invalid(
+                "container update without a container id",
+            ));
         }
         // Admission compares against what containerd holds, not what the
         // client claims the container is.
@@ -109,9 +198,18 @@ impl Containers {
             .into_inner()
             .container
             .ok_or_else(|| GatewayError::not_found(format!("container {id}: not found")))?;
-        let msg =
-            ctx.admitted(peer, &UPDATE, &id, admission::container_update(&ctx.engine, &ctx.sb, &current, req))?;
-        Ok(ctx.up.containers().update(ctx.up.request(msg)).await?.into_inner())
+        let msg = ctx.admitted(
+            peer,
+            &UPDATE,
+            &id,
+            admission::container_update(&ctx.engine, &ctx.sb, &current, req),
+        )?;
+        Ok(ctx
+            .up
+            .containers()
+            .update(ctx.up.request(msg))
+            .await?
+            .into_inner())
     }
 
     async fn delete(&self, peer: Peer, req: api::DeleteContainerRequest) -> Result<Empty> {

@@ -14,9 +14,21 @@ use crate::audit::Peer;
 use crate::error::Result;
 use crate::server::Ctx;
 
-const INFO: Method = method!("containerd.services.content.v1.Content", "Info", "content.info");
-const LIST: Method = method!("containerd.services.content.v1.Content", "List", "content.list");
-const READ: Method = method!("containerd.services.content.v1.Content", "Read", "content.read");
+const INFO: Method = method!(
+    "containerd.services.content.v1.Content",
+    "Info",
+    "content.info"
+);
+const LIST: Method = method!(
+    "containerd.services.content.v1.Content",
+    "List",
+    "content.list"
+);
+const READ: Method = method!(
+    "containerd.services.content.v1.Content",
+    "Read",
+    "content.read"
+);
 
 pub struct Content(pub Arc<Ctx>);
 
@@ -46,18 +58,43 @@ impl Content {
     async fn info(&self, peer: Peer, req: api::InfoRequest) -> Result<api::InfoResponse> {
         let ctx = &self.0;
         ctx.decide(peer, &INFO, &req.digest)?;
-        Ok(ctx.up.content().info(ctx.up.request(req)).await?.into_inner())
+        Ok(ctx
+            .up
+            .content()
+            .info(ctx.up.request(req))
+            .await?
+            .into_inner())
     }
 
-    async fn list(&self, peer: Peer, req: api::ListContentRequest) -> Result<BoxStream<api::ListContentResponse>> {
+    async fn list(
+        &self,
+        peer: Peer,
+        req: api::ListContentRequest,
+    ) -> Result<BoxStream<api::ListContentResponse>> {
         let ctx = &self.0;
         ctx.decide(peer, &LIST, "")?;
-        Ok(relay_stream(ctx.up.content().list(ctx.up.request(req)).await?.into_inner()))
+        Ok(relay_stream(
+            ctx.up
+                .content()
+                .list(ctx.up.request(req))
+                .await?
+                .into_inner(),
+        ))
     }
 
-    async fn read(&self, peer: Peer, req: api::ReadContentRequest) -> Result<BoxStream<api::ReadContentResponse>> {
+    async fn read(
+        &self,
+        peer: Peer,
+        req: api::ReadContentRequest,
+    ) -> Result<BoxStream<api::ReadContentResponse>> {
         let ctx = &self.0;
         ctx.decide(peer, &READ, &req.digest)?;
-        Ok(relay_stream(ctx.up.content().read(ctx.up.request(req)).await?.into_inner()))
+        Ok(relay_stream(
+            ctx.up
+                .content()
+                .read(ctx.up.request(req))
+                .await?
+                .into_inner(),
+        ))
     }
 }

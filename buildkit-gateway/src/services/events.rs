@@ -20,7 +20,11 @@ use crate::audit::Peer;
 use crate::error::{GatewayError, Result};
 use crate::server::Ctx;
 
-const SUBSCRIBE: Method = method!("containerd.services.events.v1.Events", "Subscribe", "events.subscribe");
+const SUBSCRIBE: Method = method!(
+    "containerd.services.events.v1.Events",
+    "Subscribe",
+    "events.subscribe"
+);
 
 const TASK_CREATE: &str = "containerd.events.TaskCreate";
 
@@ -37,12 +41,23 @@ impl events_server::Events for Events {
 }
 
 impl Events {
-    async fn subscribe(&self, peer: Peer, req: api::SubscribeRequest) -> Result<BoxStream<Envelope>> {
+    async fn subscribe(
+        &self,
+        peer: Peer,
+        req: api::SubscribeRequest,
+    ) -> Result<BoxStream<Envelope>> {
         let ctx = &self.0;
         ctx.decide(peer, &SUBSCRIBE, "")?;
         let ns = ctx.sb.namespace.clone();
-        let msg = api::SubscribeRequest { filters: scoped_filters(&req.filters, &ns) };
-        let upstream = ctx.up.events().subscribe(ctx.up.request(msg)).await?.into_inner();
+        let msg = api::SubscribeRequest {
+            filters: scoped_filters(&req.filters, &ns),
+        };
+        let upstream = ctx
+            .up
+            .events()
+            .subscribe(ctx.up.request(msg))
+            .await?
+            .into_inner();
         Ok(Box::pin(upstream.filter_map(move |item| {
             let out = match item {
                 Ok(env) => sandboxed(env, &ns).map(Ok),
@@ -57,8 +72,11 @@ impl Events {
 /// one filter (comma-separated), so the namespace goes into each.
 fn scoped_filters(client: &[String], ns: &str) -> Vec<String> {
     let own = format!("namespace=={}", quote(ns));
-    let scoped: Vec<String> =
-        client.iter().filter(|f| !f.trim().is_empty()).map(|f| format!("{own},{f}")).collect();
+    let scoped: Vec<String> = client
+        .iter()
+        .filter(|f| !f.trim().is_empty())
+        .map(|f| format!("{own},{f}"))
+        .collect();
     if scoped.is_empty() {
         vec![own]
     } else {
@@ -75,7 +93,9 @@ fn sandboxed(mut env: Envelope, ns: &str) -> Option<Envelope> {
     if env.namespace != ns {
         return None;
     }
-    let Some(event) = env.event.as_mut() else { return Some(env) };
+    let Some(event) = env.event.as_mut() else {
+        return Some(env);
+    };
     if type_name(&event.type_url) == TASK_CREATE {
         // Unreadable means unscrubbable: drop it rather than pass paths on.
         let mut tc = TaskCreate::decode(event.value.as_slice()).ok()?;
@@ -105,14 +125,26 @@ mod tests {
     use containerd_client::types::Mount;
 
     fn envelope(ns: &str, topic: &str, event: Option<prost_types::Any>) -> Envelope {
-        Envelope { timestamp: None, namespace: ns.into(), topic: topic.into(), event }
+        Envelope {
+            timestamp: None,
+            namespace: ns.into(),
+            topic: topic.into(),
+            event,
+        }
     }
 
     #[test]
     fn drops_envelopes_of_other_namespaces() {
-        assert!(sandboxed(envelope("berth-sandbox", "/containers/create", None), "berth-sandbox").is_some());
+        assert!(sandboxed(
+            envelope("berth-sandbox", "/containers/create", None),
+            "berth-sandbox"
+        )
+        .is_some());
         for other in ["default", "k8s.io", "", "berth-sandbox2", "BERTH-SANDBOX"] {
-            assert!(sandboxed(envelope(other, "/containers/create", None), "berth-sandbox").is_none(), "{other}");
+            assert!(
+                sandboxed(envelope(other, "/containers/create", None), "berth-sandbox").is_none(),
+                "{other}"
+            );
         }
     }
 
@@ -120,7 +152,8 @@ mod tests {
     fn task_create_loses_its_host_paths() {
         let tc = TaskCreate {
             container_id: "web".into(),
-            bundle: "/run/berth-stack/containerd/io.containerd.runtime.v2.task/berth-sandbox/web".into(),
+            bundle: "/run/berth-stack/containerd/io.containerd.runtime.v2.task/berth-sandbox/web"
+                .into(),
             rootfs: vec![Mount {
                 r#type: "overlay".into(),
                 source: "overlay".into(),
@@ -136,29 +169,53 @@ mod tests {
             checkpoint: String::new(),
             pid: 42,
         };
-        let any = prost_types::Any { type_url: TASK_CREATE.into(), value: tc.encode_to_vec() };
+        let any = prost_types::Any {
+            type_url: TASK_CREATE.into(),
+            value: tc.encode_to_vec(),
+        };
         let env = sandboxed(envelope("ns", "/tasks/create", Some(any)), "ns").unwrap();
         let got = TaskCreate::decode(env.event.unwrap().value.as_slice()).unwrap();
         assert_eq!(got.container_id, "web");
         assert_eq!(got.pid, 42);
         assert!(got.bundle.is_empty() && got.rootfs.is_empty());
         let io = got.io.unwrap();
-        assert_eq!((io.stdin.as_str(), io.stdout.as_str(), io.stderr.as_str()), ("", STDIO_RELAY, STDIO_RELAY));
+        assert_eq!(
+            (io.stdin.as_str(), io.stdout.as_str(), io.stderr.as_str()),
+            ("", STDIO_RELAY, STDIO_RELAY)
+        );
     }
 
     #[test]
     fn undecodable_task_create_is_dropped() {
-        let any = prost_types::Any { type_url: format!("types.googleapis.com/{TASK_CREATE}"), value: vec![0xff, 0xff] };
+        let any = prost_types::Any {
+            type_url: format!("types.googleapis.com/{TASK_CREATE}"),
+            value: vec![0xff, 0xff],
+        };
         assert!(sandboxed(envelope("ns", "/tasks/create", Some(any)), "ns").is_none());
     }
 
     #[test]
     fn namespace_is_anded_into_every_client_filter() {
-        assert_eq!(scoped_filters(&[], "berth-sandbox"), vec![r#"namespace=="berth-sandbox""#]);
-        assert_eq!(scoped_filters(&["".into()], "ns"), vec![r#"namespace=="ns""#]);
         assert_eq!(
-            scoped_filters(&[r#"topic=="/tasks/exit""#.into(), r#"topic~="/containers/""#.into()], "ns"),
-            vec![r#"namespace=="ns",topic=="/tasks/exit""#, r#"namespace=="ns",topic~="/containers/""#]
+            scoped_filters(&[], "berth-sandbox"),
+            vec![r#"namespace=="berth-sandbox""#]
+        );
+        assert_eq!(
+            scoped_filters(&["".into()], "ns"),
+            vec![r#"namespace=="ns""#]
+        );
+        assert_eq!(
+            scoped_filters(
+                &[
+                    r#"topic=="/tasks/exit""#.into(),
+                    r#"topic~="/containers/""#.into()
+                ],
+                "ns"
+            ),
+            vec![
+                r#"namespace=="ns",topic=="/tasks/exit""#,
+                r#"namespace=="ns",topic~="/containers/""#
+            ]
         );
     }
 }

@@ -14,10 +14,26 @@ use crate::error::Result;
 use crate::server::Ctx;
 
 const GET: Method = method!("containerd.services.images.v1.Images", "Get", "images.get");
-const LIST: Method = method!("containerd.services.images.v1.Images", "List", "images.list");
-const CREATE: Method = method!("containerd.services.images.v1.Images", "Create", "images.create");
-const UPDATE: Method = method!("containerd.services.images.v1.Images", "Update", "images.update");
-const DELETE: Method = method!("containerd.services.images.v1.Images", "Delete", "images.delete");
+const LIST: Method = method!(
+    "containerd.services.images.v1.Images",
+    "List",
+    "images.list"
+);
+const CREATE: Method = method!(
+    "containerd.services.images.v1.Images",
+    "Create",
+    "images.create"
+);
+const UPDATE: Method = method!(
+    "containerd.services.images.v1.Images",
+    "Update",
+    "images.update"
+);
+const DELETE: Method = method!(
+    "containerd.services.images.v1.Images",
+    "Delete",
+    "images.delete"
+);
 
 pub struct Images(pub Arc<Ctx>);
 
@@ -33,12 +49,18 @@ impl images_server::Images for Images {
         reply(self.list(peer, req.into_inner()).await)
     }
 
-    async fn create(&self, req: Request<api::CreateImageRequest>) -> Reply<api::CreateImageResponse> {
+    async fn create(
+        &self,
+        req: Request<api::CreateImageRequest>,
+    ) -> Reply<api::CreateImageResponse> {
         let peer = Peer::of(&req);
         reply(self.create(peer, req.into_inner()).await)
     }
 
-    async fn update(&self, req: Request<api::UpdateImageRequest>) -> Reply<api::UpdateImageResponse> {
+    async fn update(
+        &self,
+        req: Request<api::UpdateImageRequest>,
+    ) -> Reply<api::UpdateImageResponse> {
         let peer = Peer::of(&req);
         reply(self.update(peer, req.into_inner()).await)
     }
@@ -56,24 +78,59 @@ impl Images {
         Ok(ctx.up.images().get(ctx.up.request(req)).await?.into_inner())
     }
 
-    async fn list(&self, peer: Peer, req: api::ListImagesRequest) -> Result<api::ListImagesResponse> {
+    async fn list(
+        &self,
+        peer: Peer,
+        req: api::ListImagesRequest,
+    ) -> Result<api::ListImagesResponse> {
         let ctx = &self.0;
         ctx.decide(peer, &LIST, "")?;
-        Ok(ctx.up.images().list(ctx.up.request(req)).await?.into_inner())
+        Ok(ctx
+            .up
+            .images()
+            .list(ctx.up.request(req))
+            .await?
+            .into_inner())
     }
 
-    async fn create(&self, peer: Peer, req: api::CreateImageRequest) -> Result<api::CreateImageResponse> {
+    async fn create(
+        &self,
+        peer: Peer,
+        req: api::CreateImageRequest,
+    ) -> Result<api::CreateImageResponse> {
         let ctx = &self.0;
-        let name = req.image.as_ref().map(|i| i.name.as_str()).unwrap_or_default();
+        let name = req
+            .image
+            .as_ref()
+            .map(|i| i.name.as_str())
+            .unwrap_or_default();
         ctx.decide(peer, &CREATE, name)?;
-        Ok(ctx.up.images().create(ctx.up.request(req)).await?.into_inner())
+        Ok(ctx
+            .up
+            .images()
+            .create(ctx.up.request(req))
+            .await?
+            .into_inner())
     }
 
-    async fn update(&self, peer: Peer, req: api::UpdateImageRequest) -> Result<api::UpdateImageResponse> {
+    async fn update(
+        &self,
+        peer: Peer,
+        req: api::UpdateImageRequest,
+    ) -> Result<api::UpdateImageResponse> {
         let ctx = &self.0;
-        let name = req.image.as_ref().map(|i| i.name.as_str()).unwrap_or_default();
+        let name = req
+            .image
+            .as_ref()
+            .map(|i| i.name.as_str())
+            .unwrap_or_default();
         ctx.decide(peer, &UPDATE, name)?;
-        Ok(ctx.up.images().update(ctx.up.request(req)).await?.into_inner())
+        Ok(ctx
+            .up
+            .images()
+            .update(ctx.up.request(req))
+            .await?
+            .into_inner())
     }
 
     async fn delete(&self, peer: Peer, req: api::DeleteImageRequest) -> Result<Empty> {

@@ -13,9 +13,21 @@ use crate::audit::Peer;
 use crate::error::Result;
 use crate::server::Ctx;
 
-const CREATE: Method = method!("containerd.services.leases.v1.Leases", "Create", "leases.create");
-const DELETE: Method = method!("containerd.services.leases.v1.Leases", "Delete", "leases.delete");
-const LIST: Method = method!("containerd.services.leases.v1.Leases", "List", "leases.list");
+const CREATE: Method = method!(
+    "containerd.services.leases.v1.Leases",
+    "Create",
+    "leases.create"
+);
+const DELETE: Method = method!(
+    "containerd.services.leases.v1.Leases",
+    "Delete",
+    "leases.delete"
+);
+const LIST: Method = method!(
+    "containerd.services.leases.v1.Leases",
+    "List",
+    "leases.list"
+);
 
 pub struct Leases(pub Arc<Ctx>);
 
@@ -41,7 +53,12 @@ impl Leases {
     async fn create(&self, peer: Peer, req: api::CreateRequest) -> Result<api::CreateResponse> {
         let ctx = &self.0;
         ctx.decide(peer, &CREATE, &req.id)?;
-        Ok(ctx.up.leases().create(ctx.up.request(req)).await?.into_inner())
+        Ok(ctx
+            .up
+            .leases()
+            .create(ctx.up.request(req))
+            .await?
+            .into_inner())
     }
 
     async fn delete(&self, peer: Peer, req: api::DeleteRequest) -> Result<Empty> {
@@ -54,6 +71,11 @@ impl Leases {
     async fn list(&self, peer: Peer, req: api::ListRequest) -> Result<api::ListResponse> {
         let ctx = &self.0;
         ctx.decide(peer, &LIST, "")?;
-        Ok(ctx.up.leases().list(ctx.up.request(req)).await?.into_inner())
+        Ok(ctx
+            .up
+            .leases()
+            .list(ctx.up.request(req))
+            .await?
+            .into_inner())
     }
 }

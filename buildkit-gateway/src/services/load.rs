@@ -59,7 +59,12 @@ async fn run(ctx: &Ctx, mut inbound: Streaming<LoadRequest>, tx: &Tx) -> Result<
         let msg = match inbound.message().await {
             Ok(Some(m)) => m,
             Ok(None) => break,
-            Err(s) => return Err(GatewayError::client(s.code(), format!("receiving the image archive: {}", s.message()))),
+            Err(s) => {
+                return Err(GatewayError::client(
+                    s.code(),
+                    format!("receiving the image archive: {}", s.message()),
+                ))
+            }
         };
         total += msg.chunk.len() as u64;
         if total > MAX_ARCHIVE {
@@ -68,9 +73,13 @@ async fn run(ctx: &Ctx, mut inbound: Streaming<LoadRequest>, tx: &Tx) -> Result<
                 MAX_ARCHIVE >> 30
             )));
         }
-        file.write_all(&msg.chunk).await.map_err(|e| GatewayError::internal("spooling image archive", e))?;
+        file.write_all(&msg.chunk)
+            .await
+            .map_err(|e| GatewayError::internal("spooling image archive", e))?;
     }
-    file.flush().await.map_err(|e| GatewayError::internal("spooling image archive", e))?;
+    file.flush()
+        .await
+        .map_err(|e| GatewayError::internal("spooling image archive", e))?;
     drop(file);
     if total == 0 {
         return Err(GatewayError::invalid("refusing image archive: it is empty"));
@@ -85,12 +94,20 @@ async fn run(ctx: &Ctx, mut inbound: Streaming<LoadRequest>, tx: &Tx) -> Result<
     };
     let progress = async {
         while let Some(line) = prx.recv().await {
-            let _ = tx.send(Ok(LoadResponse { payload: Some(Payload::Progress(line)) })).await;
+            let _ = tx
+                .send(Ok(LoadResponse {
+                    payload: Some(Payload::Progress(line)),
+                }))
+                .await;
         }
     };
     let (res, ()) = tokio::join!(import, progress);
     for image in res? {
-        let _ = tx.send(Ok(LoadResponse { payload: Some(Payload::Loaded(image)) })).await;
+        let _ = tx
+            .send(Ok(LoadResponse {
+                payload: Some(Payload::Loaded(image)),
+            }))
+            .await;
     }
     Ok(())
 }

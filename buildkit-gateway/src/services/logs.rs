@@ -42,10 +42,17 @@ impl Logs {
         let id = req.container_id.clone();
         ctx.decide(peer, &READ, &id)?;
         let path = ctx.relays.log_path(&id)?;
-        let query = Query { tail: usize::try_from(req.tail).ok(), since: req.since, until: req.until };
+        let query = Query {
+            tail: usize::try_from(req.tail).ok(),
+            since: req.since,
+            until: req.until,
+        };
         // Subscribed before reading, so nothing appended in between is missed.
         let live = match ctx.relays.get(&id, "") {
-            Ok(p) if req.follow => Some(Live { logged: p.logged(), ended: p.ended() }),
+            Ok(p) if req.follow => Some(Live {
+                logged: p.logged(),
+                ended: p.ended(),
+            }),
             _ => None,
         };
         let reader = match LogReader::open(&path).await {
@@ -56,13 +63,23 @@ impl Logs {
                 ctx.up.containers().get(ctx.up.request(msg)).await?;
                 None
             }
-            Err(e) => return Err(GatewayError::internal(&format!("opening {}", path.display()), e)),
+            Err(e) => {
+                return Err(GatewayError::internal(
+                    &format!("opening {}", path.display()),
+                    e,
+                ))
+            }
         };
         let (tx, rx) = mpsc::channel(64);
         if let Some(reader) = reader {
             tokio::spawn(async move {
                 if let Err(e) = stream_log(reader, query, live, &tx).await {
-                    let _ = tx.send(Err(Status::from(GatewayError::internal(&format!("reading log of {id}"), e)))).await;
+                    let _ = tx
+                        .send(Err(Status::from(GatewayError::internal(
+                            &format!("reading log of {id}"),
+                            e,
+                        ))))
+                        .await;
                 }
             });
         }
@@ -74,11 +91,17 @@ type Tx = mpsc::Sender<std::result::Result<LogEntry, Status>>;
 
 /// Sends what is logged (through the query), then follows. Returns quietly
 /// when the client went away.
-async fn stream_log(mut reader: LogReader, q: Query, live: Option<Live>, tx: &Tx) -> std::io::Result<()> {
+async fn stream_log(
+    mut reader: LogReader,
+    q: Query,
+    live: Option<Live>,
+    tx: &Tx,
+) -> std::io::Result<()> {
     let mut tail = q.tail.map(Tail::new);
     while let Some(e) = reader.next().await? {
         if q.past_until(&e) {
-            return Ok(flush(tail, tx).await);
+            flush(tail, tx).await;
+            return Ok(());
         }
         if !q.admits(&e) {
             continue;
@@ -128,5 +151,11 @@ async fn send(tx: &Tx, e: Entry) -> bool {
         Stream::Stdout => LogStream::Stdout,
         Stream::Stderr => LogStream::Stderr,
     };
-    tx.send(Ok(LogEntry { stream: stream as i32, data: e.data, time: e.time })).await.is_ok()
+    tx.send(Ok(LogEntry {
+        stream: stream as i32,
+        data: e.data,
+        time: e.time,
+    }))
+    .await
+    .is_ok()
 }

@@ -38,14 +38,18 @@ pub struct Method {
 
 macro_rules! method {
     ($service:literal, $route:literal, $rule:literal) => {
-        $crate::services::Method { path: concat!("/", $service, "/", $route), rule: $rule }
+        $crate::services::Method {
+            path: concat!("/", $service, "/", $route),
+            rule: $rule,
+        }
     };
 }
 pub(crate) use method;
 
 pub type Reply<T> = std::result::Result<Response<T>, Status>;
 
-pub type BoxStream<T> = Pin<Box<dyn Stream<Item = std::result::Result<T, Status>> + Send + 'static>>;
+pub type BoxStream<T> =
+    Pin<Box<dyn Stream<Item = std::result::Result<T, Status>> + Send + 'static>>;
 
 pub fn reply<T>(r: Result<T>) -> Reply<T> {
     r.map(Response::new).map_err(Status::from)

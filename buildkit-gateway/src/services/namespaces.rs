@@ -13,35 +13,75 @@ use crate::audit::Peer;
 use crate::error::{GatewayError, Result};
 use crate::server::Ctx;
 
-const GET: Method = method!("containerd.services.namespaces.v1.Namespaces", "Get", "namespaces.get");
-const LIST: Method = method!("containerd.services.namespaces.v1.Namespaces", "List", "namespaces.list");
-const CREATE: Method = method!("containerd.services.namespaces.v1.Namespaces", "Create", "namespaces.create");
-const UPDATE: Method = method!("containerd.services.namespaces.v1.Namespaces", "Update", "namespaces.update");
-const DELETE: Method = method!("containerd.services.namespaces.v1.Namespaces", "Delete", "namespaces.delete");
+const GET: Method = method!(
+    "containerd.services.namespaces.v1.Namespaces",
+    "Get",
+    "namespaces.get"
+);
+const LIST: Method = method!(
+    "containerd.services.namespaces.v1.Namespaces",
+    "List",
+    "namespaces.list"
+);
+const CREATE: Method = method!(
+    "containerd.services.namespaces.v1.Namespaces",
+    "Create",
+    "namespaces.create"
+);
+const UPDATE: Method = method!(
+    "containerd.services.namespaces.v1.Namespaces",
+    "Update",
+    "namespaces.update"
+);
+const DELETE: Method = method!(
+    "containerd.services.namespaces.v1.Namespaces",
+    "Delete",
+    "namespaces.delete"
+);
 
 pub struct Namespaces(pub Arc<Ctx>);
 
 #[tonic::async_trait]
 impl namespaces_server::Namespaces for Namespaces {
-    async fn get(&self, req: Request<api::GetNamespaceRequest>) -> Reply<api::GetNamespaceResponse> {
+    async fn get(
+        &self,
+        req: Request<api::GetNamespaceRequest>,
+    ) -> Reply<api::GetNamespaceResponse> {
         let peer = Peer::of(&req);
         reply(self.get(peer, req.into_inner()).await)
     }
 
-    async fn list(&self, req: Request<api::ListNamespacesRequest>) -> Reply<api::ListNamespacesResponse> {
+    async fn list(
+        &self,
+        req: Request<api::ListNamespacesRequest>,
+    ) -> Reply<api::ListNamespacesResponse> {
         let peer = Peer::of(&req);
         reply(self.list(peer).await)
     }
 
-    async fn create(&self, req: Request<api::CreateNamespaceRequest>) -> Reply<api::CreateNamespaceResponse> {
+    async fn create(
+        &self,
+        req: Request<api::CreateNamespaceRequest>,
+    ) -> Reply<api::CreateNamespaceResponse> {
         let peer = Peer::of(&req);
-        let name = req.into_inner().namespace.map(|n| n.name).unwrap_or_default();
+        let name = req
+            .into_inner()
+            .namespace
+            .map(|n| n.name)
+            .unwrap_or_default();
         reply(self.refuse_write(peer, &CREATE, &name))
     }
 
-    async fn update(&self, req: Request<api::UpdateNamespaceRequest>) -> Reply<api::UpdateNamespaceResponse> {
+    async fn update(
+        &self,
+        req: Request<api::UpdateNamespaceRequest>,
+    ) -> Reply<api::UpdateNamespaceResponse> {
         let peer = Peer::of(&req);
-        let name = req.into_inner().namespace.map(|n| n.name).unwrap_or_default();
+        let name = req
+            .into_inner()
+            .namespace
+            .map(|n| n.name)
+            .unwrap_or_default();
         reply(self.refuse_write(peer, &UPDATE, &name))
     }
 
@@ -52,25 +92,45 @@ impl namespaces_server::Namespaces for Namespaces {
 }
 
 impl Namespaces {
-    async fn get(&self, peer: Peer, req: api::GetNamespaceRequest) -> Result<api::GetNamespaceResponse> {
+    async fn get(
+        &self,
+        peer: Peer,
+        req: api::GetNamespaceRequest,
+    ) -> Result<api::GetNamespaceResponse> {
         let ctx = &self.0;
         ctx.decide(peer, &GET, &req.name)?;
         if req.name != ctx.sb.namespace {
             // Others' namespaces do not exist as far as the sandbox knows.
-            return Err(GatewayError::not_found(format!("namespace {}: not found", req.name)));
+            return Err(GatewayError::not_found(format!(
+                "namespace {}: not found",
+                req.name
+            )));
         }
-        let msg = api::GetNamespaceRequest { name: ctx.sb.namespace.clone() };
-        Ok(ctx.up.namespaces().get(ctx.up.request(msg)).await?.into_inner())
+        let msg = api::GetNamespaceRequest {
+            name: ctx.sb.namespace.clone(),
+        };
+        Ok(ctx
+            .up
+            .namespaces()
+            .get(ctx.up.request(msg))
+            .await?
+            .into_inner())
     }
 
     async fn list(&self, peer: Peer) -> Result<api::ListNamespacesResponse> {
         let ctx = &self.0;
         ctx.decide(peer, &LIST, "")?;
-        let msg = api::GetNamespaceRequest { name: ctx.sb.namespace.clone() };
+        let msg = api::GetNamespaceRequest {
+            name: ctx.sb.namespace.clone(),
+        };
         match ctx.up.namespaces().get(ctx.up.request(msg)).await {
-            Ok(r) => Ok(api::ListNamespacesResponse { namespaces: r.into_inner().namespace.into_iter().collect() }),
+            Ok(r) => Ok(api::ListNamespacesResponse {
+                namespaces: r.into_inner().namespace.into_iter().collect(),
+            }),
             // containerd creates a namespace on first use; until then there is none.
-            Err(s) if s.code() == Code::NotFound => Ok(api::ListNamespacesResponse { namespaces: vec![] }),
+            Err(s) if s.code() == Code::NotFound => {
+                Ok(api::ListNamespacesResponse { namespaces: vec![] })
+            }
             Err(s) => Err(s.into()),
         }
     }
@@ -85,7 +145,9 @@ impl Namespaces {
             m,
             name,
             "namespaces.write",
-            format!("refusing namespace {name}: the sandbox cannot create, change or delete namespaces"),
+            format!(
+                "refusing namespace {name}: the sandbox cannot create, change or delete namespaces"
+            ),
         ))
     }
 }

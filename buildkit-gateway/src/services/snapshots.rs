@@ -15,11 +15,31 @@ use crate::audit::Peer;
 use crate::error::Result;
 use crate::server::Ctx;
 
-const PREPARE: Method = method!("containerd.services.snapshots.v1.Snapshots", "Prepare", "snapshots.prepare");
-const REMOVE: Method = method!("containerd.services.snapshots.v1.Snapshots", "Remove", "snapshots.remove");
-const STAT: Method = method!("containerd.services.snapshots.v1.Snapshots", "Stat", "snapshots.stat");
-const LIST: Method = method!("containerd.services.snapshots.v1.Snapshots", "List", "snapshots.list");
-const USAGE: Method = method!("containerd.services.snapshots.v1.Snapshots", "Usage", "snapshots.usage");
+const PREPARE: Method = method!(
+    "containerd.services.snapshots.v1.Snapshots",
+    "Prepare",
+    "snapshots.prepare"
+);
+const REMOVE: Method = method!(
+    "containerd.services.snapshots.v1.Snapshots",
+    "Remove",
+    "snapshots.remove"
+);
+const STAT: Method = method!(
+    "containerd.services.snapshots.v1.Snapshots",
+    "Stat",
+    "snapshots.stat"
+);
+const LIST: Method = method!(
+    "containerd.services.snapshots.v1.Snapshots",
+    "List",
+    "snapshots.list"
+);
+const USAGE: Method = method!(
+    "containerd.services.snapshots.v1.Snapshots",
+    "Usage",
+    "snapshots.usage"
+);
 
 /// The gateway's rule name when it refuses another snapshotter.
 const RULE_SNAPSHOTTER: &str = "snapshots.snapshotter";
@@ -28,7 +48,10 @@ pub struct Snapshots(pub Arc<Ctx>);
 
 #[tonic::async_trait]
 impl snapshots_server::Snapshots for Snapshots {
-    async fn prepare(&self, req: Request<api::PrepareSnapshotRequest>) -> Reply<api::PrepareSnapshotResponse> {
+    async fn prepare(
+        &self,
+        req: Request<api::PrepareSnapshotRequest>,
+    ) -> Reply<api::PrepareSnapshotResponse> {
         let peer = Peer::of(&req);
         reply(self.prepare(peer, req.into_inner()).await)
     }
@@ -38,7 +61,10 @@ impl snapshots_server::Snapshots for Snapshots {
         reply(self.remove(peer, req.into_inner()).await)
     }
 
-    async fn stat(&self, req: Request<api::StatSnapshotRequest>) -> Reply<api::StatSnapshotResponse> {
+    async fn stat(
+        &self,
+        req: Request<api::StatSnapshotRequest>,
+    ) -> Reply<api::StatSnapshotResponse> {
         let peer = Peer::of(&req);
         reply(self.stat(peer, req.into_inner()).await)
     }
@@ -69,11 +95,17 @@ impl Snapshots {
             m,
             object,
             RULE_SNAPSHOTTER,
-            format!("refusing snapshotter {asked}: the sandbox uses {ours} (rule {RULE_SNAPSHOTTER})"),
+            format!(
+                "refusing snapshotter {asked}: the sandbox uses {ours} (rule {RULE_SNAPSHOTTER})"
+            ),
         ))
     }
 
-    async fn prepare(&self, peer: Peer, mut req: api::PrepareSnapshotRequest) -> Result<api::PrepareSnapshotResponse> {
+    async fn prepare(
+        &self,
+        peer: Peer,
+        mut req: api::PrepareSnapshotRequest,
+    ) -> Result<api::PrepareSnapshotResponse> {
         let ctx = &self.0;
         req.snapshotter = self.snapshotter(peer, &PREPARE, &req.key, &req.snapshotter)?;
         ctx.decide(peer, &PREPARE, &req.key)?;
@@ -89,24 +121,48 @@ impl Snapshots {
         Ok(())
     }
 
-    async fn stat(&self, peer: Peer, mut req: api::StatSnapshotRequest) -> Result<api::StatSnapshotResponse> {
+    async fn stat(
+        &self,
+        peer: Peer,
+        mut req: api::StatSnapshotRequest,
+    ) -> Result<api::StatSnapshotResponse> {
         let ctx = &self.0;
         req.snapshotter = self.snapshotter(peer, &STAT, &req.key, &req.snapshotter)?;
         ctx.decide(peer, &STAT, &req.key)?;
-        Ok(ctx.up.snapshots().stat(ctx.up.request(req)).await?.into_inner())
+        Ok(ctx
+            .up
+            .snapshots()
+            .stat(ctx.up.request(req))
+            .await?
+            .into_inner())
     }
 
-    async fn list(&self, peer: Peer, mut req: api::ListSnapshotsRequest) -> Result<BoxStream<api::ListSnapshotsResponse>> {
+    async fn list(
+        &self,
+        peer: Peer,
+        mut req: api::ListSnapshotsRequest,
+    ) -> Result<BoxStream<api::ListSnapshotsResponse>> {
         let ctx = &self.0;
         req.snapshotter = self.snapshotter(peer, &LIST, "", &req.snapshotter)?;
         ctx.decide(peer, &LIST, "")?;
-        Ok(relay_stream(ctx.up.snapshots().list(ctx.up.request(req)).await?.into_inner()))
+        Ok(relay_stream(
+            ctx.up
+                .snapshots()
+                .list(ctx.up.request(req))
+                .await?
+                .into_inner(),
+        ))
     }
 
     async fn usage(&self, peer: Peer, mut req: api::UsageRequest) -> Result<api::UsageResponse> {
         let ctx = &self.0;
         req.snapshotter = self.snapshotter(peer, &USAGE, &req.key, &req.snapshotter)?;
         ctx.decide(peer, &USAGE, &req.key)?;
-        Ok(ctx.up.snapshots().usage(ctx.up.request(req)).await?.into_inner())
+        Ok(ctx
+            .up
+            .snapshots()
+            .usage(ctx.up.request(req))
+            .await?
+            .into_inner())
     }
 }

@@ -22,17 +22,41 @@ use crate::server::Ctx;
 use crate::stdio::{Paths, Streams};
 
 const SVC_TASKS: &str = "containerd.services.tasks.v1.Tasks";
-const CREATE: Method = method!("containerd.services.tasks.v1.Tasks", "Create", "tasks.create");
+const CREATE: Method = method!(
+    "containerd.services.tasks.v1.Tasks",
+    "Create",
+    "tasks.create"
+);
 const START: Method = method!("containerd.services.tasks.v1.Tasks", "Start", "tasks.start");
-const DELETE: Method = method!("containerd.services.tasks.v1.Tasks", "Delete", "tasks.delete");
-const DELETE_PROCESS: Method = method!("containerd.services.tasks.v1.Tasks", "DeleteProcess", "tasks.delete_process");
+const DELETE: Method = method!(
+    "containerd.services.tasks.v1.Tasks",
+    "Delete",
+    "tasks.delete"
+);
+const DELETE_PROCESS: Method = method!(
+    "containerd.services.tasks.v1.Tasks",
+    "DeleteProcess",
+    "tasks.delete_process"
+);
 const GET: Method = method!("containerd.services.tasks.v1.Tasks", "Get", "tasks.get");
 const LIST: Method = method!("containerd.services.tasks.v1.Tasks", "List", "tasks.list");
 const KILL: Method = method!("containerd.services.tasks.v1.Tasks", "Kill", "tasks.kill");
 const EXEC: Method = method!("containerd.services.tasks.v1.Tasks", "Exec", "tasks.exec");
-const RESIZE_PTY: Method = method!("containerd.services.tasks.v1.Tasks", "ResizePty", "tasks.resize_pty");
-const CLOSE_IO: Method = method!("containerd.services.tasks.v1.Tasks", "CloseIO", "tasks.close_io");
-const LIST_PIDS: Method = method!("containerd.services.tasks.v1.Tasks", "ListPids", "tasks.list_pids");
+const RESIZE_PTY: Method = method!(
+    "containerd.services.tasks.v1.Tasks",
+    "ResizePty",
+    "tasks.resize_pty"
+);
+const CLOSE_IO: Method = method!(
+    "containerd.services.tasks.v1.Tasks",
+    "CloseIO",
+    "tasks.close_io"
+);
+const LIST_PIDS: Method = method!(
+    "containerd.services.tasks.v1.Tasks",
+    "ListPids",
+    "tasks.list_pids"
+);
 const WAIT: Method = method!("containerd.services.tasks.v1.Tasks", "Wait", "tasks.wait");
 
 /// The gateway's own rule for fields that name host paths or programs.
@@ -42,8 +66,12 @@ pub struct Tasks(pub Arc<Ctx>);
 
 /// Runs `f` as its own task: once the gateway created FIFOs or forwarded a
 /// create, a client hanging up must not abandon the work half-way.
-async fn detached<T: Send + 'static>(f: impl std::future::Future<Output = Result<T>> + Send + 'static) -> Result<T> {
-    tokio::spawn(f).await.map_err(|e| GatewayError::internal("task handler", e))?
+async fn detached<T: Send + 'static>(
+    f: impl std::future::Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    tokio::spawn(f)
+        .await
+        .map_err(|e| GatewayError::internal("task handler", e))?
 }
 
 #[tonic::async_trait]
@@ -61,7 +89,12 @@ impl tasks_server::Tasks for Tasks {
             async {
                 let (cid, exec) = (req.container_id.clone(), req.exec_id.clone());
                 ctx.decide(peer, &START, &process_object(&cid, &exec))?;
-                let resp = ctx.up.tasks().start(ctx.up.request(req)).await?.into_inner();
+                let resp = ctx
+                    .up
+                    .tasks()
+                    .start(ctx.up.request(req))
+                    .await?
+                    .into_inner();
                 // An exec's shim opens its FIFOs in Start.
                 ctx.relays.connect(&cid, &exec);
                 Ok(resp)
@@ -78,7 +111,12 @@ impl tasks_server::Tasks for Tasks {
             detached(async move {
                 let cid = req.container_id.clone();
                 ctx.decide(peer, &DELETE, &cid)?;
-                let resp = ctx.up.tasks().delete(ctx.up.request(req)).await?.into_inner();
+                let resp = ctx
+                    .up
+                    .tasks()
+                    .delete(ctx.up.request(req))
+                    .await?
+                    .into_inner();
                 ctx.relays.finish_container(&cid).await;
                 Ok(resp)
             })
@@ -86,7 +124,10 @@ impl tasks_server::Tasks for Tasks {
         )
     }
 
-    async fn delete_process(&self, req: Request<api::DeleteProcessRequest>) -> Reply<api::DeleteResponse> {
+    async fn delete_process(
+        &self,
+        req: Request<api::DeleteProcessRequest>,
+    ) -> Reply<api::DeleteResponse> {
         let peer = Peer::of(&req);
         let ctx = self.0.clone();
         let req = req.into_inner();
@@ -94,7 +135,12 @@ impl tasks_server::Tasks for Tasks {
             detached(async move {
                 let (cid, exec) = (req.container_id.clone(), req.exec_id.clone());
                 ctx.decide(peer, &DELETE_PROCESS, &process_object(&cid, &exec))?;
-                let resp = ctx.up.tasks().delete_process(ctx.up.request(req)).await?.into_inner();
+                let resp = ctx
+                    .up
+                    .tasks()
+                    .delete_process(ctx.up.request(req))
+                    .await?
+                    .into_inner();
                 ctx.relays.finish(&cid, &exec).await;
                 Ok(resp)
             })
@@ -138,7 +184,11 @@ impl tasks_server::Tasks for Tasks {
         let ctx = &self.0;
         reply(
             async {
-                ctx.decide(peer, &KILL, &process_object(&req.container_id, &req.exec_id))?;
+                ctx.decide(
+                    peer,
+                    &KILL,
+                    &process_object(&req.container_id, &req.exec_id),
+                )?;
                 ctx.up.tasks().kill(ctx.up.request(req)).await?;
                 Ok(())
             }
@@ -157,7 +207,11 @@ impl tasks_server::Tasks for Tasks {
         let ctx = &self.0;
         reply(
             async {
-                ctx.decide(peer, &RESIZE_PTY, &process_object(&req.container_id, &req.exec_id))?;
+                ctx.decide(
+                    peer,
+                    &RESIZE_PTY,
+                    &process_object(&req.container_id, &req.exec_id),
+                )?;
                 ctx.up.tasks().resize_pty(ctx.up.request(req)).await?;
                 Ok(())
             }
@@ -171,7 +225,11 @@ impl tasks_server::Tasks for Tasks {
         let ctx = &self.0;
         reply(
             async {
-                ctx.decide(peer, &CLOSE_IO, &process_object(&req.container_id, &req.exec_id))?;
+                ctx.decide(
+                    peer,
+                    &CLOSE_IO,
+                    &process_object(&req.container_id, &req.exec_id),
+                )?;
                 ctx.up.tasks().close_io(ctx.up.request(req)).await?;
                 Ok(())
             }
@@ -186,7 +244,12 @@ impl tasks_server::Tasks for Tasks {
         reply(
             async {
                 ctx.decide(peer, &LIST_PIDS, &req.container_id)?;
-                Ok(ctx.up.tasks().list_pids(ctx.up.request(req)).await?.into_inner())
+                Ok(ctx
+                    .up
+                    .tasks()
+                    .list_pids(ctx.up.request(req))
+                    .await?
+                    .into_inner())
             }
             .await,
         )
@@ -198,7 +261,11 @@ impl tasks_server::Tasks for Tasks {
         let ctx = &self.0;
         reply(
             async {
-                ctx.decide(peer, &WAIT, &process_object(&req.container_id, &req.exec_id))?;
+                ctx.decide(
+                    peer,
+                    &WAIT,
+                    &process_object(&req.container_id, &req.exec_id),
+                )?;
                 Ok(ctx.up.tasks().wait(ctx.up.request(req)).await?.into_inner())
             }
             .await,
@@ -206,9 +273,18 @@ impl tasks_server::Tasks for Tasks {
     }
 }
 
-async fn create(ctx: Arc<Ctx>, peer: Peer, req: api::CreateTaskRequest) -> Result<api::CreateTaskResponse> {
+async fn create(
+    ctx: Arc<Ctx>,
+    peer: Peer,
+    req: api::CreateTaskRequest,
+) -> Result<api::CreateTaskResponse> {
     let id = req.container_id.clone();
-    let mut req = ctx.admitted(peer, &CREATE, &id, admission::task_create(&ctx.engine, &ctx.sb, req))?;
+    let mut req = ctx.admitted(
+        peer,
+        &CREATE,
+        &id,
+        admission::task_create(&ctx.engine, &ctx.sb, req),
+    )?;
     // Admission refuses these; the gateway still never forwards a client's
     // host path, program or runtime options, whatever a policy says.
     if let Some(field) = host_field_of_create(&req) {
@@ -224,20 +300,40 @@ async fn create(ctx: Arc<Ctx>, peer: Peer, req: api::CreateTaskRequest) -> Resul
             &CREATE,
             &id,
             RULE_HOST_FIELDS,
-            format!("refusing task for container {id}: it has no {} snapshot", ctx.sb.snapshotter),
+            format!(
+                "refusing task for container {id}: it has no {} snapshot",
+                ctx.sb.snapshotter
+            ),
         ));
     }
-    let mounts = MountsRequest { snapshotter: container.snapshotter, key: container.snapshot_key };
-    req.rootfs = ctx.up.snapshots().mounts(ctx.up.request(mounts)).await?.into_inner().mounts;
+    let mounts = MountsRequest {
+        snapshotter: container.snapshotter,
+        key: container.snapshot_key,
+    };
+    req.rootfs = ctx
+        .up
+        .snapshots()
+        .mounts(ctx.up.request(mounts))
+        .await?
+        .into_inner()
+        .mounts;
 
     // Dropped without commit (any `?` below), the relay and its FIFOs go.
     let pending = match streams.any() {
         true => Some(ctx.relays.prepare(&id, "", streams)?),
         false => None,
     };
-    let paths = pending.as_ref().map(|p| p.paths().clone()).unwrap_or_default();
+    let paths = pending
+        .as_ref()
+        .map(|p| p.paths().clone())
+        .unwrap_or_default();
     (req.stdin, req.stdout, req.stderr) = fifo_fields(&paths);
-    let resp = ctx.up.tasks().create(ctx.up.request(req)).await?.into_inner();
+    let resp = ctx
+        .up
+        .tasks()
+        .create(ctx.up.request(req))
+        .await?
+        .into_inner();
     if let Some(p) = pending {
         p.commit();
         // The init process's shim opened its FIFO ends during Create.
@@ -250,17 +346,27 @@ async fn exec(ctx: Arc<Ctx>, peer: Peer, req: api::ExecProcessRequest) -> Result
     let (cid, exec_id) = (req.container_id.clone(), req.exec_id.clone());
     let object = process_object(&cid, &exec_id);
     if exec_id.is_empty() {
-        return Err(GatewayError::invalid(format!("exec in container {cid} without an exec id")));
+        return Err(GatewayError::invalid(format!(
+            "exec in container {cid} without an exec id"
+        )));
     }
     let container = get_container(&ctx, &cid).await?;
-    let mut req = ctx.admitted(peer, &EXEC, &object, admission::task_exec(&ctx.engine, &ctx.sb, &container, req))?;
+    let mut req = ctx.admitted(
+        peer,
+        &EXEC,
+        &object,
+        admission::task_exec(&ctx.engine, &ctx.sb, &container, req),
+    )?;
     let streams = streams_of(&req.stdin, &req.stdout, &req.stderr, req.terminal)
         .map_err(|field| refuse_host_field(&ctx, peer, &EXEC, &object, field))?;
     let pending = match streams.any() {
         true => Some(ctx.relays.prepare(&cid, &exec_id, streams)?),
         false => None,
     };
-    let paths = pending.as_ref().map(|p| p.paths().clone()).unwrap_or_default();
+    let paths = pending
+        .as_ref()
+        .map(|p| p.paths().clone())
+        .unwrap_or_default();
     (req.stdin, req.stdout, req.stderr) = fifo_fields(&paths);
     ctx.up.tasks().exec(ctx.up.request(req)).await?;
     // The exec's shim opens the FIFOs at Tasks.Start, which connects them.
@@ -310,7 +416,12 @@ fn refuse_host_field(ctx: &Ctx, peer: Peer, m: &Method, object: &str, field: &st
 /// Which streams to relay. Each stdio field is empty (not connected) or the
 /// relay marker; anything else — a path, `binary://`, `file://` — names the
 /// field that carried it.
-fn streams_of(stdin: &str, stdout: &str, stderr: &str, terminal: bool) -> Result<Streams, &'static str> {
+fn streams_of(
+    stdin: &str,
+    stdout: &str,
+    stderr: &str,
+    terminal: bool,
+) -> Result<Streams, &'static str> {
     let relay = |v: &str, field: &'static str| match v {
         "" => Ok(false),
         STDIO_RELAY => Ok(true),
@@ -325,7 +436,11 @@ fn streams_of(stdin: &str, stdout: &str, stderr: &str, terminal: bool) -> Result
 }
 
 fn fifo_fields(p: &Paths) -> (String, String, String) {
-    let s = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+    let s = |p: &Option<std::path::PathBuf>| {
+        p.as_ref()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
     (s(&p.stdin), s(&p.stdout), s(&p.stderr))
 }
 
@@ -347,14 +462,30 @@ mod tests {
         let r = STDIO_RELAY;
         assert_eq!(
             streams_of("", r, r, false),
-            Ok(Streams { stdin: false, stdout: true, stderr: true, terminal: false })
+            Ok(Streams {
+                stdin: false,
+                stdout: true,
+                stderr: true,
+                terminal: false
+            })
         );
-        assert_eq!(streams_of("", "", "", true), Ok(Streams { terminal: true, ..Default::default() }));
+        assert_eq!(
+            streams_of("", "", "", true),
+            Ok(Streams {
+                terminal: true,
+                ..Default::default()
+            })
+        );
         for (stdin, stdout, stderr, field) in [
             ("/etc/shadow", r, r, "stdin"),
             ("", "binary:///usr/bin/evil", r, "stdout"),
             ("", r, "file:///etc/cron.d/x", "stderr"),
-            ("", r, "/var/lib/berth-stack/gateway/io/x/init/stderr", "stderr"),
+            (
+                "",
+                r,
+                "/var/lib/berth-stack/gateway/io/x/init/stderr",
+                "stderr",
+            ),
             ("", "berth-relay ", r, "stdout"),
         ] {
             assert_eq!(streams_of(stdin, stdout, stderr, false), Err(field));
@@ -363,13 +494,25 @@ mod tests {
 
     #[test]
     fn create_refuses_runtime_path_checkpoint_and_options() {
-        let base = api::CreateTaskRequest { container_id: "c".into(), ..Default::default() };
+        let base = api::CreateTaskRequest {
+            container_id: "c".into(),
+            ..Default::default()
+        };
         assert_eq!(host_field_of_create(&base), None);
-        let r = api::CreateTaskRequest { runtime_path: "/tmp/shim".into(), ..base.clone() };
+        let r = api::CreateTaskRequest {
+            runtime_path: "/tmp/shim".into(),
+            ..base.clone()
+        };
         assert_eq!(host_field_of_create(&r), Some("runtime_path"));
-        let r = api::CreateTaskRequest { options: Some(prost_types::Any::default()), ..base.clone() };
+        let r = api::CreateTaskRequest {
+            options: Some(prost_types::Any::default()),
+            ..base.clone()
+        };
         assert_eq!(host_field_of_create(&r), Some("options"));
-        let r = api::CreateTaskRequest { checkpoint: Some(Default::default()), ..base };
+        let r = api::CreateTaskRequest {
+            checkpoint: Some(Default::default()),
+            ..base
+        };
         assert_eq!(host_field_of_create(&r), Some("checkpoint"));
     }
 
@@ -381,6 +524,9 @@ mod tests {
             ..Default::default()
         };
         hide_fifo_paths(&mut p);
-        assert_eq!((p.stdin.as_str(), p.stdout.as_str(), p.stderr.as_str()), ("", STDIO_RELAY, STDIO_RELAY));
+        assert_eq!(
+            (p.stdin.as_str(), p.stdout.as_str(), p.stderr.as_str()),
+            ("", STDIO_RELAY, STDIO_RELAY)
+        );
     }
 }

@@ -12,7 +12,11 @@ use crate::audit::Peer;
 use crate::error::Result;
 use crate::server::Ctx;
 
-const VERSION: Method = method!("containerd.services.version.v1.Version", "Version", "version.version");
+const VERSION: Method = method!(
+    "containerd.services.version.v1.Version",
+    "Version",
+    "version.version"
+);
 
 pub struct Version(pub Arc<Ctx>);
 
@@ -28,6 +32,11 @@ impl Version {
     async fn forward(&self, peer: Peer) -> Result<api::VersionResponse> {
         let ctx = &self.0;
         ctx.decide(peer, &VERSION, "")?;
-        Ok(ctx.up.version().version(ctx.up.request(())).await?.into_inner())
+        Ok(ctx
+            .up
+            .version()
+            .version(ctx.up.request(()))
+            .await?
+            .into_inner())
     }
 }

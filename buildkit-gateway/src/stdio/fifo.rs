@@ -12,6 +12,12 @@
 //!   the shim open its ends (Tasks.Create for the init process, Tasks.Start
 //!   for an exec) returned, and from then on EOF means the output ended.
 //!   Opening O_RDWR never blocks on Linux, so nothing waits on a thread.
+//! * A non-blocking reader that opened while no writer was there gets no
+//!   hang-up (so no EOF through epoll) until some writer has opened after it
+//!   (`fifo_open` records the writer counter, `pipe_poll` compares). So the
+//!   placeholder is opened right after the reader, always: a reader taking
+//!   over the FIFOs of a process that is already gone (recovery after a
+//!   restart) opens and drops one, or it would wait for EOF forever.
 //! * stdin: the shim opens a read end and a write end of its own (the latter
 //!   is what Tasks.CloseIO closes). The gateway opens its end O_RDWR so the
 //!   open neither blocks nor fails with ENXIO before the shim is there, and
@@ -31,10 +37,13 @@ pub fn make(path: &Path) -> io::Result<()> {
 }
 
 pub fn is_fifo(path: &Path) -> bool {
-    std::fs::symlink_metadata(path).map(|m| m.file_type().is_fifo()).unwrap_or(false)
+    std::fs::symlink_metadata(path)
+        .map(|m| m.file_type().is_fifo())
+        .unwrap_or(false)
 }
 
-/// Keeps a FIFO's reader from seeing EOF until the shim connected.
+/// Keeps a FIFO's reader from seeing EOF until the shim connected. Open it
+/// after the reader (see above).
 pub fn placeholder(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .read(true)
@@ -94,12 +103,13 @@ mod tests {
         let dir = tempdir();
         let p = dir.join("stdout");
         make(&p).unwrap();
-        let hold = placeholder(&p).unwrap();
         let mut rx = reader(&p).unwrap();
+        let hold = placeholder(&p).unwrap();
 
         // No writer yet: a read must wait, not return EOF.
         let mut buf = [0u8; 16];
-        let early = tokio::time::timeout(std::time::Duration::from_millis(100), rx.read(&mut buf)).await;
+        let early =
+            tokio::time::timeout(std::time::Duration::from_millis(100), rx.read(&mut buf)).await;
         assert!(early.is_err(), "reader saw {early:?} before any writer");
 
         let path = p.clone();
@@ -116,6 +126,41 @@ mod tests {
         let mut got = Vec::new();
         rx.read_to_end(&mut got).await.unwrap();
         assert_eq!(got, b"hello world");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A process that never started, or is gone before a restarted gateway
+    /// took over its FIFOs.
+    #[tokio::test]
+    async fn eof_when_the_shim_never_came() {
+        let dir = tempdir();
+        let p = dir.join("stdout");
+        make(&p).unwrap();
+        let mut rx = reader(&p).unwrap();
+        drop(placeholder(&p).unwrap());
+        let mut got = Vec::new();
+        let read =
+            tokio::time::timeout(std::time::Duration::from_secs(5), rx.read_to_end(&mut got)).await;
+        assert!(matches!(read, Ok(Ok(0))), "{read:?}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Taking over a FIFO whose writer is already open (recovery).
+    #[tokio::test]
+    async fn eof_when_a_writer_that_predates_the_reader_leaves() {
+        let dir = tempdir();
+        let p = dir.join("stdout");
+        make(&p).unwrap();
+        let mut shim = OpenOptions::new().read(true).write(true).open(&p).unwrap();
+        let mut rx = reader(&p).unwrap();
+        drop(placeholder(&p).unwrap());
+        shim.write_all(b"still here").unwrap();
+        drop(shim);
+        let mut got = Vec::new();
+        let read =
+            tokio::time::timeout(std::time::Duration::from_secs(5), rx.read_to_end(&mut got)).await;
+        assert!(matches!(read, Ok(Ok(10))), "{read:?}");
+        assert_eq!(got, b"still here");
         std::fs::remove_dir_all(dir).unwrap();
     }
 

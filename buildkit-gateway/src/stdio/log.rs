@@ -106,7 +106,10 @@ impl LogWriter {
         if valid < file.metadata()?.len() {
             file.set_len(valid)?;
         }
-        Ok(Self { file, buf: Vec::new() })
+        Ok(Self {
+            file,
+            buf: Vec::new(),
+        })
     }
 
     pub fn append(&mut self, stream: Stream, time: i64, data: &[u8]) -> io::Result<()> {
@@ -129,7 +132,9 @@ fn valid_prefix(file: &mut File) -> io::Result<u64> {
             break;
         }
         r.read_exact(&mut header)?;
-        let Some(h) = parse_header(&header) else { break };
+        let Some(h) = parse_header(&header) else {
+            break;
+        };
         let end = pos + (HEADER_LEN + h.len) as u64;
         if end > len {
             break;
@@ -177,7 +182,11 @@ impl Decoder {
             self.buf.drain(..self.start);
             self.start = 0;
         }
-        Ok(Some(Entry { stream: h.stream, time: h.time, data }))
+        Ok(Some(Entry {
+            stream: h.stream,
+            time: h.time,
+            data,
+        }))
     }
 }
 
@@ -191,12 +200,20 @@ pub struct LogReader {
 
 impl LogReader {
     pub async fn open(path: &Path) -> io::Result<Self> {
-        Ok(Self { file: tokio::fs::File::open(path).await?, dec: Decoder::default(), chunk: vec![0; 64 << 10] })
+        Ok(Self {
+            file: tokio::fs::File::open(path).await?,
+            dec: Decoder::default(),
+            chunk: vec![0; 64 << 10],
+        })
     }
 
     pub async fn next(&mut self) -> io::Result<Option<Entry>> {
         loop {
-            if let Some(e) = self.dec.next_entry().map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))? {
+            if let Some(e) = self
+                .dec
+                .next_entry()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
+            {
                 return Ok(Some(e));
             }
             let n = self.file.read(&mut self.chunk).await?;
@@ -237,7 +254,10 @@ pub struct Tail {
 
 impl Tail {
     pub fn new(n: usize) -> Self {
-        Self { n, entries: VecDeque::new() }
+        Self {
+            n,
+            entries: VecDeque::new(),
+        }
     }
 
     pub fn push(&mut self, e: Entry) {
@@ -276,10 +296,26 @@ mod tests {
         encode(Stream::Stderr, 8, b"e\n", &mut buf);
         let got = entries_of(&buf);
         let want = vec![
-            Entry { stream: Stream::Stdout, time: 7, data: b"a\n".to_vec() },
-            Entry { stream: Stream::Stdout, time: 7, data: b"bc\n".to_vec() },
-            Entry { stream: Stream::Stdout, time: 7, data: b"d".to_vec() },
-            Entry { stream: Stream::Stderr, time: 8, data: b"e\n".to_vec() },
+            Entry {
+                stream: Stream::Stdout,
+                time: 7,
+                data: b"a\n".to_vec(),
+            },
+            Entry {
+                stream: Stream::Stdout,
+                time: 7,
+                data: b"bc\n".to_vec(),
+            },
+            Entry {
+                stream: Stream::Stdout,
+                time: 7,
+                data: b"d".to_vec(),
+            },
+            Entry {
+                stream: Stream::Stderr,
+                time: 8,
+                data: b"e\n".to_vec(),
+            },
         ];
         assert_eq!(got, want);
     }
@@ -338,14 +374,25 @@ mod tests {
         assert_eq!(r.next().await.unwrap(), None);
         w.append(Stream::Stderr, 2, b"second\n").unwrap();
         let e = r.next().await.unwrap().unwrap();
-        assert_eq!((e.stream, e.time, e.data.as_slice()), (Stream::Stderr, 2, b"second\n".as_slice()));
+        assert_eq!(
+            (e.stream, e.time, e.data.as_slice()),
+            (Stream::Stderr, 2, b"second\n".as_slice())
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn query_and_tail_select_the_window() {
-        let e = |t: i64| Entry { stream: Stream::Stdout, time: t, data: vec![] };
-        let q = Query { tail: Some(2), since: 20, until: 40 };
+        let e = |t: i64| Entry {
+            stream: Stream::Stdout,
+            time: t,
+            data: vec![],
+        };
+        let q = Query {
+            tail: Some(2),
+            since: 20,
+            until: 40,
+        };
         let mut tail = Tail::new(2);
         for t in [10, 20, 30, 40, 50] {
             if q.admits(&e(t)) {

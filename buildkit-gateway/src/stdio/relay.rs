@@ -190,7 +190,10 @@ impl Process {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    audit::warn(&format!("relay of {}: reading {:?}: {e}", self.name, out.stream));
+                    audit::warn(&format!(
+                        "relay of {}: reading {:?}: {e}",
+                        self.name, out.stream
+                    ));
                     return;
                 }
             }

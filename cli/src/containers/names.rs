@@ -4,6 +4,7 @@
 use rand::seq::SliceRandom;
 use rand::Rng;
 
+#[rustfmt::skip]
 const ADJECTIVES: &[&str] = &[
     "admiring", "adoring", "affectionate", "amazing", "awesome", "beautiful", "blissful", "bold",
     "boring", "brave", "busy", "charming", "clever", "compassionate", "confident", "cool",
@@ -17,6 +18,7 @@ const ADJECTIVES: &[&str] = &[
 ];
 
 /// Scientists and engineers, as in docker's generator.
+#[rustfmt::skip]
 const SURNAMES: &[&str] = &[
     "allen", "archimedes", "babbage", "bardeen", "bartik", "bhabha", "blackwell", "bohr", "booth",
     "brattain", "carson", "cerf", "chandrasekhar", "curie", "darwin", "diffie", "dijkstra",
@@ -55,11 +57,16 @@ pub fn validate(name: &str) -> Result<&str, String> {
     let mut chars = bare.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
     let rest: Vec<char> = chars.collect();
-    let rest_ok = !rest.is_empty() && rest.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    let rest_ok = !rest.is_empty()
+        && rest
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if first_ok && rest_ok {
         Ok(bare)
     } else {
-        Err(format!("Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"))
+        Err(format!(
+            "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        ))
     }
 }
 

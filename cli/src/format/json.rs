@@ -155,12 +155,18 @@ mod tests {
     #[test]
     fn compact_keeps_order_and_escapes_like_go() {
         let v = json!({"Z": 1, "A": "<a&b>", "n": null, "f": 1.5, "e": [], "o": {}});
-        assert_eq!(encode(&v, false), r#"{"Z":1,"A":"<a&b>","n":null,"f":1.5,"e":[],"o":{}}"#);
+        assert_eq!(
+            encode(&v, false),
+            r#"{"Z":1,"A":"<a&b>","n":null,"f":1.5,"e":[],"o":{}}"#
+        );
         assert_eq!(
             encode(&v, true),
             r#"{"Z":1,"A":"\u003ca\u0026b\u003e","n":null,"f":1.5,"e":[],"o":{}}"#
         );
-        assert_eq!(encode(&json!("a\u{1}\u{2028}\t\"\\"), false), r#""a\u0001\u2028\t\"\\""#);
+        assert_eq!(
+            encode(&json!("a\u{1}\u{2028}\t\"\\"), false),
+            r#""a\u0001\u2028\t\"\\""#
+        );
         assert_eq!(encode(&json!(1e21), false), "1e+21");
         assert_eq!(encode(&json!(1e-7), false), "1e-7");
         assert_eq!(encode(&json!(123456789.0), false), "123456789");
@@ -168,7 +174,8 @@ mod tests {
 
     #[test]
     fn indents_like_json_indent() {
-        let v = json!([{"Id": "x", "Tags": ["a", "b"], "Empty": [], "Map": {}, "Nested": {"K": true}}]);
+        let v =
+            json!([{"Id": "x", "Tags": ["a", "b"], "Empty": [], "Map": {}, "Nested": {"K": true}}]);
         let want = r#"[
     {
         "Id": "x",

@@ -11,7 +11,13 @@
 /// Aligns `text` and returns it; padding is spaces.
 pub fn align(text: &str, min_width: usize, padding: usize) -> String {
     let lines: Vec<Vec<&str>> = text.split('\n').map(|l| l.split('\t').collect()).collect();
-    let mut w = Writer { lines: &lines, min_width, padding, widths: Vec::new(), out: String::new() };
+    let mut w = Writer {
+        lines: &lines,
+        min_width,
+        padding,
+        widths: Vec::new(),
+        out: String::new(),
+    };
     w.format(0, lines.len());
     w.out
 }
@@ -93,7 +99,8 @@ mod tests {
 
     #[test]
     fn lines_without_tabs_split_blocks() {
-        let text = "Client:\n Version:\t1\n API version:\t1.45\n\nServer:\n Engine:\n  Version:\t2\n";
+        let text =
+            "Client:\n Version:\t1\n API version:\t1.45\n\nServer:\n Engine:\n  Version:\t2\n";
         let want = "Client:\n Version:           1\n API version:       1.45\n\nServer:\n Engine:\n  Version:          2\n";
         assert_eq!(align(text, 20, 1), want);
     }

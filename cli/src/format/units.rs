@@ -84,7 +84,13 @@ pub fn format_float_g(v: f64, precision: Option<usize>) -> String {
         return "0".into();
     }
     if !v.is_finite() {
-        return if v.is_nan() { "NaN".into() } else if v > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if v.is_nan() {
+            "NaN".into()
+        } else if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     let sci = match precision {
         Some(p) => format!("{:.*e}", p.max(1) - 1, v),

@@ -9,6 +9,7 @@
 use serde_json::{json, Value};
 
 /// Allowed whatever the capabilities (docker's unconditional allowlist).
+#[rustfmt::skip]
 const ALWAYS: &[&str] = &[
     // files and directories
     "access", "chdir", "chmod", "chown", "chown32", "close", "close_range", "copy_file_range",
@@ -80,6 +81,7 @@ const ALWAYS: &[&str] = &[
 ];
 
 /// Allowed only with a capability, as in docker's profile.
+#[rustfmt::skip]
 const BY_CAPABILITY: &[(&str, &[&str])] = &[
     ("CAP_DAC_READ_SEARCH", &["open_by_handle_at"]),
     (
@@ -123,10 +125,20 @@ fn architectures() -> (Vec<&'static str>, &'static [&'static str]) {
     match std::env::consts::ARCH {
         "aarch64" => (
             vec!["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
-            &["arm_fadvise64_64", "arm_sync_file_range", "sync_file_range2", "breakpoint", "cacheflush", "set_tls"],
+            &[
+                "arm_fadvise64_64",
+                "arm_sync_file_range",
+                "sync_file_range2",
+                "breakpoint",
+                "cacheflush",
+                "set_tls",
+            ],
         ),
         "x86" => (vec!["SCMP_ARCH_X86"], &["modify_ldt"]),
-        _ => (vec!["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"], &["arch_prctl", "modify_ldt"]),
+        _ => (
+            vec!["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            &["arch_prctl", "modify_ldt"],
+        ),
     }
 }
 
@@ -159,13 +171,18 @@ pub fn default_profile(caps: &[String]) -> Value {
         }));
     }
     if !has("CAP_SYS_ADMIN") {
-        let flags_arg = if std::env::consts::ARCH == "s390x" { 1 } else { 0 };
+        let flags_arg = if std::env::consts::ARCH == "s390x" {
+            1
+        } else {
+            0
+        };
         syscalls.push(json!({
             "names": ["clone"],
             "action": "SCMP_ACT_ALLOW",
             "args": [{ "index": flags_arg, "value": CLONE_NAMESPACE_FLAGS, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ" }],
         }));
-        syscalls.push(json!({ "names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS }));
+        syscalls
+            .push(json!({ "names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS }));
     }
 
     json!({
@@ -193,13 +210,29 @@ mod tests {
         let p = default_profile(&caps(crate::spec::DEFAULT_CAPS));
         let names = allowed(&p);
         assert!(names.contains(&"read".to_string()));
-        assert!(names.contains(&"chroot".to_string()), "CAP_SYS_CHROOT is a default capability");
-        for denied in ["mount", "unshare", "setns", "bpf", "keyctl", "add_key", "clone3", "userfaultfd"] {
+        assert!(
+            names.contains(&"chroot".to_string()),
+            "CAP_SYS_CHROOT is a default capability"
+        );
+        for denied in [
+            "mount",
+            "unshare",
+            "setns",
+            "bpf",
+            "keyctl",
+            "add_key",
+            "clone3",
+            "userfaultfd",
+        ] {
             assert!(!names.contains(&denied.to_string()), "{denied}");
         }
         let rules = p["syscalls"].as_array().unwrap();
-        assert!(rules.iter().any(|r| r["names"][0] == "clone" && r["args"][0]["op"] == "SCMP_CMP_MASKED_EQ"));
-        assert!(rules.iter().any(|r| r["names"][0] == "clone3" && r["errnoRet"] == 38));
+        assert!(rules
+            .iter()
+            .any(|r| r["names"][0] == "clone" && r["args"][0]["op"] == "SCMP_CMP_MASKED_EQ"));
+        assert!(rules
+            .iter()
+            .any(|r| r["names"][0] == "clone3" && r["errnoRet"] == 38));
         serde_json::from_value::<oci_spec::runtime::LinuxSeccomp>(p).expect("valid OCI seccomp");
     }
 
@@ -211,6 +244,8 @@ mod tests {
             assert!(names.contains(&call.to_string()), "{call}");
         }
         let rules = p["syscalls"].as_array().unwrap();
-        assert!(!rules.iter().any(|r| r["names"][0] == "clone3" && r["action"] == "SCMP_ACT_ERRNO"));
+        assert!(!rules
+            .iter()
+            .any(|r| r["names"][0] == "clone3" && r["action"] == "SCMP_ACT_ERRNO"));
     }
 }

@@ -1,0 +1,114 @@
+//! containerd's messages sent straight to the gateway socket. The
+//! connection comes from the test process (root, on the host), not the
+//! agent: the gateway serves one sandbox and decides on the request alone.
+
+use containerd_client::services::v1::containers_client::ContainersClient;
+use containerd_client::services::v1::diff_client::DiffClient;
+use containerd_client::services::v1::{
+    container, ApplyRequest, Container, CreateContainerRequest, DiffRequest,
+};
+use containerd_client::types::{Descriptor, Mount};
+use tonic::transport::{Channel, Endpoint};
+
+use super::common::{BUSYBOX_REF, GATEWAY_SOCKET};
+
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(f)
+}
+
+pub async fn channel() -> Channel {
+    Endpoint::try_from("http://gateway.invalid")
+        .expect("endpoint")
+        .connect_with_connector(tower::service_fn(|_| async {
+            let stream = tokio::net::UnixStream::connect(GATEWAY_SOCKET).await?;
+            Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+        }))
+        .await
+        .expect("connecting to the gateway socket")
+}
+
+/// Containers.Create with `spec_json` sent as the exact bytes given.
+pub async fn create_container(id: &str, spec_json: &str) -> Result<(), tonic::Status> {
+    let container = Container {
+        id: id.to_string(),
+        image: BUSYBOX_REF.to_string(),
+        runtime: Some(container::Runtime {
+            name: "io.containerd.runc.v2".to_string(),
+            options: None,
+        }),
+        spec: Some(prost_types::Any {
+            type_url: "types.containerd.io/opencontainers/runtime-spec/1/Spec".to_string(),
+            value: spec_json.as_bytes().to_vec(),
+        }),
+        snapshotter: "overlayfs".to_string(),
+        snapshot_key: id.to_string(),
+        ..Default::default()
+    };
+    let mut client = ContainersClient::new(channel().await);
+    client
+        .create(CreateContainerRequest {
+            container: Some(container),
+        })
+        .await
+        .map(|_| ())
+}
+
+pub fn bind(source: &str) -> Mount {
+    Mount {
+        r#type: "bind".to_string(),
+        source: source.to_string(),
+        target: String::new(),
+        options: vec!["rbind".to_string(), "rw".to_string()],
+    }
+}
+
+/// Diff.Apply of `layer` onto a bind mount of a host directory.
+pub async fn apply(layer: Descriptor, host_dir: &str) -> Result<(), tonic::Status> {
+    let mut client = DiffClient::new(channel().await);
+    let req = ApplyRequest {
+        diff: Some(layer),
+        mounts: vec![bind(host_dir)],
+        ..Default::default()
+    };
+    client.apply(req).await.map(|_| ())
+}
+
+/// Diff.Diff between two host directories.
+pub async fn diff(left: &str, right: &str) -> Result<(), tonic::Status> {
+    let mut client = DiffClient::new(channel().await);
+    let req = DiffRequest {
+        left: vec![bind(left)],
+        right: vec![bind(right)],
+        ..Default::default()
+    };
+    client.diff(req).await.map(|_| ())
+}
+
+/// Content.Write of `data` as one committed write, reading the reply stream
+/// to its end so a refusal sent as the stream's status is seen.
+pub async fn write_content(reference: &str, data: &[u8]) -> Result<(), tonic::Status> {
+    use containerd_client::services::v1::content_client::ContentClient;
+    use containerd_client::services::v1::{WriteAction, WriteContentRequest};
+    use sha2::{Digest, Sha256};
+
+    let req = WriteContentRequest {
+        action: WriteAction::Commit as i32,
+        r#ref: reference.to_string(),
+        total: data.len() as i64,
+        expected: format!("sha256:{}", hex::encode(Sha256::digest(data))),
+        offset: 0,
+        data: data.to_vec(),
+        ..Default::default()
+    };
+    let mut client = ContentClient::new(channel().await);
+    let mut replies = client
+        .write(tokio_stream::iter(vec![req]))
+        .await?
+        .into_inner();
+    while replies.message().await?.is_some() {}
+    Ok(())
+}
