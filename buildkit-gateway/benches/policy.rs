@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use berth_gateway::admission;
 use berth_gateway::config::Config;
 use berth_gateway::policy::input::{
-    CapabilityFacts, ContainerCreate, LinuxFacts, MountFacts, NamespaceFacts, ProcessFacts, RlimitFacts,
-    RootFacts, RuntimeFacts, SandboxFacts, UserFacts,
+    CapabilityFacts, ContainerCreate, LinuxFacts, MountFacts, NamespaceFacts, ProcessFacts,
+    RlimitFacts, RootFacts, RuntimeFacts, SandboxFacts, UserFacts,
 };
 use berth_gateway::policy::{input::Request, PolicyEngine, PolicyInput};
 use berth_gateway::sandbox::{Sandbox, RUNTIME};
@@ -77,7 +77,11 @@ fn sandbox_facts(sb: &Sandbox) -> SandboxFacts {
         namespace: sb.namespace.clone(),
         snapshotter: sb.snapshotter.clone(),
         netns_path: sb.netns_path.to_string_lossy().into_owned(),
-        volume_roots: sb.volume_roots.iter().map(|p| p.to_string_lossy().into_owned()).collect(),
+        volume_roots: sb
+            .volume_roots
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect(),
     }
 }
 
@@ -87,16 +91,23 @@ fn strings(v: &[&str]) -> Vec<String> {
 
 /// The container berth's CLI sends for `berth run --rm busybox true`.
 fn container() -> api::Container {
-    let spec: serde_json::Value = serde_json::from_str(SPEC).expect("data/run-busybox-true.spec.json is JSON");
+    let spec: serde_json::Value =
+        serde_json::from_str(SPEC).expect("data/run-busybox-true.spec.json is JSON");
     api::Container {
         id: ID.into(),
         labels: HashMap::from([
             ("berth.name".to_string(), "bench_busybox".to_string()),
             ("berth.image".to_string(), "busybox".to_string()),
-            ("berth.config".to_string(), r#"{"user":"","auto_remove":true}"#.to_string()),
+            (
+                "berth.config".to_string(),
+                r#"{"user":"","auto_remove":true}"#.to_string(),
+            ),
         ]),
         image: IMAGE.into(),
-        runtime: Some(api::container::Runtime { name: RUNTIME.into(), options: None }),
+        runtime: Some(api::container::Runtime {
+            name: RUNTIME.into(),
+            options: None,
+        }),
         spec: Some(prost_types::Any {
             type_url: admission::SPEC_TYPE_URL.into(),
             value: serde_json::to_vec(&spec).expect("re-encoding the spec"),
@@ -116,7 +127,10 @@ fn create_input(sb: &Sandbox) -> PolicyInput {
         options: strings(options),
         bind: None,
     };
-    let namespace = |typ: &str| NamespaceFacts { typ: typ.into(), path: String::new() };
+    let namespace = |typ: &str| NamespaceFacts {
+        typ: typ.into(),
+        path: String::new(),
+    };
     let request = ContainerCreate {
         id: ID.into(),
         image: IMAGE.into(),
@@ -124,14 +138,24 @@ fn create_input(sb: &Sandbox) -> PolicyInput {
         labels: strings(&["berth.config", "berth.image", "berth.name"]),
         extensions: vec![],
         sandbox_field: String::new(),
-        runtime: RuntimeFacts { name: RUNTIME.into(), options: false },
+        runtime: RuntimeFacts {
+            name: RUNTIME.into(),
+            options: false,
+        },
         annotations: vec![],
         network_mode: "sandbox".into(),
-        root: RootFacts { path: "rootfs".into(), readonly: false },
+        root: RootFacts {
+            path: "rootfs".into(),
+            readonly: false,
+        },
         process: ProcessFacts {
             cwd: "/".into(),
             terminal: false,
-            user: UserFacts { uid: 0, gid: 0, additional_gids: vec![] },
+            user: UserFacts {
+                uid: 0,
+                gid: 0,
+                additional_gids: vec![],
+            },
             env_names: strings(&["HOSTNAME", "PATH"]),
             capabilities: CapabilityFacts {
                 bounding: strings(&DEFAULT_CAPS),
@@ -144,25 +168,63 @@ fn create_input(sb: &Sandbox) -> PolicyInput {
             apparmor_profile: None,
             selinux_label: None,
             oom_score_adj: None,
-            rlimits: vec![RlimitFacts { typ: "RLIMIT_NOFILE".into(), hard: 1_048_576, soft: 1_048_576 }],
+            rlimits: vec![RlimitFacts {
+                typ: "RLIMIT_NOFILE".into(),
+                hard: 1_048_576,
+                soft: 1_048_576,
+            }],
         },
         mounts: vec![
             mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
-            mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]),
+            mount(
+                "/dev",
+                "tmpfs",
+                "tmpfs",
+                &["nosuid", "strictatime", "mode=755", "size=65536k"],
+            ),
             mount(
                 "/dev/pts",
                 "devpts",
                 "devpts",
-                &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+                &[
+                    "nosuid",
+                    "noexec",
+                    "newinstance",
+                    "ptmxmode=0666",
+                    "mode=0620",
+                    "gid=5",
+                ],
             ),
-            mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
-            mount("/sys/fs/cgroup", "cgroup", "cgroup", &["ro", "nosuid", "noexec", "nodev"]),
-            mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
-            mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]),
+            mount(
+                "/sys",
+                "sysfs",
+                "sysfs",
+                &["nosuid", "noexec", "nodev", "ro"],
+            ),
+            mount(
+                "/sys/fs/cgroup",
+                "cgroup",
+                "cgroup",
+                &["ro", "nosuid", "noexec", "nodev"],
+            ),
+            mount(
+                "/dev/mqueue",
+                "mqueue",
+                "mqueue",
+                &["nosuid", "noexec", "nodev"],
+            ),
+            mount(
+                "/dev/shm",
+                "tmpfs",
+                "shm",
+                &["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"],
+            ),
         ],
         hooks: vec![],
         linux: LinuxFacts {
-            namespaces: ["pid", "ipc", "uts", "mount", "network", "cgroup"].map(namespace).to_vec(),
+            namespaces: ["pid", "ipc", "uts", "mount", "network", "cgroup"]
+                .map(namespace)
+                .to_vec(),
             devices: vec![],
             device_rules: vec![],
             seccomp: true,
@@ -180,7 +242,13 @@ fn create_input(sb: &Sandbox) -> PolicyInput {
                 "/sys/devices/virtual/powercap",
                 "/sys/firmware",
             ]),
-            readonly_paths: strings(&["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]),
+            readonly_paths: strings(&[
+                "/proc/bus",
+                "/proc/fs",
+                "/proc/irq",
+                "/proc/sys",
+                "/proc/sysrq-trigger",
+            ]),
             id_mappings: false,
             mount_label: String::new(),
             rootfs_propagation: String::new(),
@@ -189,7 +257,12 @@ fn create_input(sb: &Sandbox) -> PolicyInput {
             cpu_realtime: false,
         },
     };
-    PolicyInput::new("containers.create", ID, sandbox_facts(sb), Request::ContainerCreate(request))
+    PolicyInput::new(
+        "containers.create",
+        ID,
+        sandbox_facts(sb),
+        Request::ContainerCreate(request),
+    )
 }
 
 fn policy(c: &mut Criterion) {
@@ -200,18 +273,28 @@ fn policy(c: &mut Criterion) {
     // or the numbers would time a refusal instead.
     let create = create_input(&sb);
     let decision = engine.decide(&create);
-    assert!(decision.allow, "the busybox run must be allowed by policies/: {decision:?}");
+    assert!(
+        decision.allow,
+        "the busybox run must be allowed by policies/: {decision:?}"
+    );
     let list = PolicyInput::new("containers.list", "", sandbox_facts(&sb), Request::Generic);
     let decision = engine.decide(&list);
-    assert!(decision.allow, "containers.list must be allowed by policies/: {decision:?}");
+    assert!(
+        decision.allow,
+        "containers.list must be allowed by policies/: {decision:?}"
+    );
     let container = container();
     if let Err(denied) = admission::container_create(&engine, &sb, container.clone()) {
         panic!("admission refuses the busybox run: {denied}");
     }
 
     let mut group = c.benchmark_group("policy");
-    group.bench_function("decide_containers_create", |b| b.iter(|| engine.decide(black_box(&create))));
-    group.bench_function("decide_generic", |b| b.iter(|| engine.decide(black_box(&list))));
+    group.bench_function("decide_containers_create", |b| {
+        b.iter(|| engine.decide(black_box(&create)))
+    });
+    group.bench_function("decide_generic", |b| {
+        b.iter(|| engine.decide(black_box(&list)))
+    });
     group.bench_function("admit_containers_create", |b| {
         b.iter_batched(
             || container.clone(),

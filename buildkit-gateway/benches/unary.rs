@@ -35,7 +35,9 @@ const ENV_CONTAINERD_SOCKET: &str = "BERTH_BENCH_CONTAINERD_SOCKET";
 const ENV_NAMESPACE: &str = "BERTH_BENCH_NAMESPACE";
 
 fn socket(var: &str, default: &str) -> PathBuf {
-    std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| default.into())
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| default.into())
 }
 
 async fn connect(path: &Path) -> Result<Channel, tonic::transport::Error> {
@@ -44,7 +46,9 @@ async fn connect(path: &Path) -> Result<Channel, tonic::transport::Error> {
         .connect_with_connector(tower::service_fn(move |_| {
             let path = path.clone();
             async move {
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tokio::net::UnixStream::connect(path).await?))
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
+                    tokio::net::UnixStream::connect(path).await?,
+                ))
             }
         }))
         .await
@@ -63,7 +67,10 @@ impl Side {
     fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut req = tonic::Request::new(message);
         if let Some(ns) = &self.namespace {
-            req.metadata_mut().insert("containerd-namespace", ns.parse().expect("namespace is a valid header value"));
+            req.metadata_mut().insert(
+                "containerd-namespace",
+                ns.parse().expect("namespace is a valid header value"),
+            );
         }
         req
     }
@@ -86,22 +93,42 @@ fn sides(rt: &tokio::runtime::Runtime) -> Option<[Side; 2]> {
     let namespace = std::env::var(ENV_NAMESPACE).unwrap_or_else(|_| NAMESPACE.to_string());
     let targets = [
         ("gateway", socket(ENV_GATEWAY_SOCKET, GATEWAY_SOCKET), None),
-        ("containerd", socket(ENV_CONTAINERD_SOCKET, CONTAINERD_SOCKET), Some(namespace)),
+        (
+            "containerd",
+            socket(ENV_CONTAINERD_SOCKET, CONTAINERD_SOCKET),
+            Some(namespace),
+        ),
     ];
     let mut out = Vec::new();
     for (name, path, namespace) in targets {
         let channel = match rt.block_on(connect(&path)) {
             Ok(c) => c,
             Err(e) => {
-                let cause = std::error::Error::source(&e).map(|s| format!(": {s}")).unwrap_or_default();
-                eprintln!("skipping unary benches: cannot connect to the {name} at {}: {e}{cause}", path.display());
+                let cause = std::error::Error::source(&e)
+                    .map(|s| format!(": {s}"))
+                    .unwrap_or_default();
+                eprintln!(
+                    "skipping unary benches: cannot connect to the {name} at {}: {e}{cause}",
+                    path.display()
+                );
                 return None;
             }
         };
-        let side = Side { name, channel, namespace };
-        let check = rt.block_on(async { side.version().await.map(|_| ())?; side.list().await.map(|_| ()) });
+        let side = Side {
+            name,
+            channel,
+            namespace,
+        };
+        let check = rt.block_on(async {
+            side.version().await.map(|_| ())?;
+            side.list().await.map(|_| ())
+        });
         if let Err(status) = check {
-            eprintln!("skipping unary benches: the {name} at {} refuses: {}", path.display(), status.message());
+            eprintln!(
+                "skipping unary benches: the {name} at {} refuses: {}",
+                path.display(),
+                status.message()
+            );
             return None;
         }
         out.push(side);
@@ -112,13 +139,17 @@ fn sides(rt: &tokio::runtime::Runtime) -> Option<[Side; 2]> {
 fn unary(c: &mut Criterion) {
     // One thread drives client and connection alike, so the client adds as
     // little as it can to either side.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let Some(sides) = sides(&rt) else { return };
 
     let mut group = c.benchmark_group("unary_version");
     for side in &sides {
         group.bench_function(side.name, |b| {
-            b.to_async(&rt).iter(|| async { black_box(side.version().await.expect("Version")) })
+            b.to_async(&rt)
+                .iter(|| async { black_box(side.version().await.expect("Version")) })
         });
     }
     group.finish();
@@ -126,7 +157,8 @@ fn unary(c: &mut Criterion) {
     let mut group = c.benchmark_group("unary_containers_list");
     for side in &sides {
         group.bench_function(side.name, |b| {
-            b.to_async(&rt).iter(|| async { black_box(side.list().await.expect("Containers.List")) })
+            b.to_async(&rt)
+                .iter(|| async { black_box(side.list().await.expect("Containers.List")) })
         });
     }
     group.finish();

@@ -38,6 +38,31 @@ impl Ctx {
         self.admitted(peer, m, object, res)
     }
 
+    /// Refuses labels under prefixes containerd or runc act on (GC roots and
+    /// expiry, restart monitor, CRIU and systemd properties); a client may set
+    /// only its own labels on snapshots, images and leases.
+    pub fn check_labels<'a>(
+        &self,
+        peer: Peer,
+        m: &Method,
+        object: &str,
+        keys: impl IntoIterator<Item = &'a String>,
+    ) -> Result<()> {
+        for key in keys {
+            if let Some(prefix) = admission::DAEMON_PREFIXES
+                .iter()
+                .find(|p| key.starts_with(**p))
+            {
+                let message = format!(
+                    "refusing {object}: label {key} is under {prefix}, which the daemon acts on (rule {})",
+                    m.rule
+                );
+                return Err(self.refuse(peer, m, object, m.rule, message));
+            }
+        }
+        Ok(())
+    }
+
     /// Logs an admission's outcome and passes on the admitted value.
     pub fn admitted<T>(
         &self,

@@ -448,6 +448,10 @@ pub(crate) fn exec_input(
         .and_then(|caps| caps.bounding().clone())
         .ok_or_else(|| "the container's capabilities cannot be read".to_string())?
         .into_iter()
+        // The hardening removed CAP_NET_RAW from every container (see
+        // `harden::default_caps`); an exec asking for docker's default set
+        // is accepted like a create is, and loses it the same way.
+        .chain(std::iter::once(Capability::NetRaw))
         .collect();
 
     let request = input::TaskExec {

@@ -105,6 +105,9 @@ impl Images {
             .map(|i| i.name.as_str())
             .unwrap_or_default();
         ctx.decide(peer, &CREATE, name)?;
+        if let Some(image) = &req.image {
+            ctx.check_labels(peer, &CREATE, &format!("image {name}"), image.labels.keys())?;
+        }
         Ok(ctx
             .up
             .images()
@@ -125,6 +128,9 @@ impl Images {
             .map(|i| i.name.as_str())
             .unwrap_or_default();
         ctx.decide(peer, &UPDATE, name)?;
+        if let Some(image) = &req.image {
+            ctx.check_labels(peer, &UPDATE, &format!("image {name}"), image.labels.keys())?;
+        }
         Ok(ctx
             .up
             .images()

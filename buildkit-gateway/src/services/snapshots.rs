@@ -109,6 +109,7 @@ impl Snapshots {
         let ctx = &self.0;
         req.snapshotter = self.snapshotter(peer, &PREPARE, &req.key, &req.snapshotter)?;
         ctx.decide(peer, &PREPARE, &req.key)?;
+        ctx.check_labels(peer, &PREPARE, &format!("snapshot {}", req.key), req.labels.keys())?;
         ctx.up.snapshots().prepare(ctx.up.request(req)).await?;
         Ok(api::PrepareSnapshotResponse { mounts: Vec::new() })
     }

@@ -306,6 +306,11 @@ async fn create(
             ),
         ));
     }
+    // The agent may have swapped a checked bind source for a symlink since
+    // Containers.Create: check the sources again right before runc mounts.
+    if let Err(denied) = admission::recheck_binds(&ctx.sb, &container) {
+        return Err(ctx.refuse(peer, &CREATE, &id, &denied.rule, denied.message));
+    }
     let mounts = MountsRequest {
         snapshotter: container.snapshotter,
         key: container.snapshot_key,

@@ -14,6 +14,7 @@
 //! written against docker match on both.
 
 mod exec;
+mod funcs;
 mod parse;
 
 use serde_json::Value;
