@@ -34,6 +34,16 @@ fn main() {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
                 _ => usage_exit_code(),
             };
+            if e.kind() == ErrorKind::UnknownArgument {
+                // docker's wording: `unknown flag: --x` then where to look.
+                use clap::error::{ContextKind, ContextValue};
+                if let Some(ContextValue::String(flag)) = e.get(ContextKind::InvalidArg) {
+                    let flag = flag.split('=').next().unwrap_or(flag);
+                    eprintln!("unknown flag: {flag}");
+                    eprintln!("See '{} --help'.", command_path());
+                    std::process::exit(code);
+                }
+            }
             let _ = e.print();
             std::process::exit(code);
         }
@@ -79,6 +89,21 @@ fn usage_exit_code() -> i32 {
         "run" | "create" | "exec" | "container" => exit::DAEMON,
         _ => exit::USAGE,
     }
+}
+
+/// `docker run`, `docker image ls`: the program and its (sub)command words, for hints.
+fn command_path() -> String {
+    let mut words = vec![program_name()];
+    for a in std::env::args().skip(1) {
+        if a.starts_with('-') {
+            break;
+        }
+        words.push(a.clone());
+        if !matches!(a.as_str(), "container" | "image") {
+            break;
+        }
+    }
+    words.join(" ")
 }
 
 fn program_name() -> String {
