@@ -83,17 +83,26 @@ fn bind_mount_through_an_agent_made_symlink_to_etc_is_refused() {
     cleanup.path(&link);
     // The agent can make any symlink in its own workspace.
     sandbox(&["ln", "-s", "/etc", &link]).ok();
-    refused(&["-v", &format!("{link}:/x")], &["symlink", "link", "/etc"]);
+    refused(&["-v", &format!("{link}:/x")], &["symlink"]);
     // A symlink in the middle of the path is no better.
     refused(
         &["-v", &format!("{link}/ssl:/x")],
-        &["symlink", "link", "/etc"],
+        &["symlink"],
     );
 }
 
 #[test]
 fn device_is_refused() {
-    refused(&["--device", "/dev/sda"], &["device"]);
+    // The machine's disk, whatever it is called here: a device that does not
+    // exist would be refused before it reaches the gateway.
+    let disk = ["/dev/sda", "/dev/vda", "/dev/nvme0n1", "/dev/xvda"]
+        .into_iter()
+        .find(|d| std::path::Path::new(d).exists())
+        .unwrap_or("/dev/kmsg");
+    refused(
+        &["--device", disk],
+        &[&format!("devices are not allowed ({disk})")],
+    );
 }
 
 #[test]

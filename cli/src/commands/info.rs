@@ -10,7 +10,7 @@ use containerd_client::services::v1::containers_client::ContainersClient;
 use containerd_client::services::v1::images_client::ImagesClient;
 use containerd_client::services::v1::namespaces_client::NamespacesClient;
 use containerd_client::services::v1::tasks_client::TasksClient;
-use containerd_client::types::v1::Status;
+use containerd_client::types::v1::{Process, Status};
 use serde_json::{json, Value};
 
 use super::version::{client_version, daemon_version, kernel_version};
@@ -75,10 +75,16 @@ async fn container_counts(gw: &Gateway) -> Result<(usize, usize, usize, usize)> 
         .tasks;
     let ids: HashSet<&str> = containers.iter().map(|c| c.id.as_str()).collect();
     let (mut running, mut paused) = (0, 0);
-    for t in tasks
-        .iter()
-        .filter(|t| ids.contains(t.container_id.as_str()))
-    {
+    // containerd names an init process by its container in `id` and leaves
+    // `container_id` empty.
+    let owner = |t: &Process| {
+        if t.container_id.is_empty() {
+            t.id.clone()
+        } else {
+            t.container_id.clone()
+        }
+    };
+    for t in tasks.iter().filter(|t| ids.contains(owner(t).as_str())) {
         match Status::try_from(t.status) {
             Ok(Status::Running) => running += 1,
             Ok(Status::Paused | Status::Pausing) => paused += 1,

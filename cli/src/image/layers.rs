@@ -346,7 +346,10 @@ mod tests {
             false,
         );
         assert_eq!(
-            lookup(std::slice::from_ref(&base), &["/etc/passwd", "/etc/group", "/etc/dir"]),
+            lookup(
+                std::slice::from_ref(&base),
+                &["/etc/passwd", "/etc/group", "/etc/dir"]
+            ),
             vec![Some("real".into()), Some("grp".into()), None]
         );
         let mut open = |_: usize| -> io::Result<Box<dyn Read + Send>> {
