@@ -11,6 +11,10 @@ use tonic::transport::{Channel, Endpoint};
 
 /// The header containerd reads the namespace from.
 pub const NAMESPACE_HEADER: &str = "containerd-namespace";
+/// The header containerd reads a lease from.
+pub const LEASE_HEADER: &str = "containerd-lease";
+/// Lease label after which containerd's GC removes the lease itself.
+pub const LABEL_GC_EXPIRE: &str = "containerd.io/gc.expire";
 
 #[derive(Clone)]
 pub struct Upstream {
@@ -24,15 +28,16 @@ impl Upstream {
     /// and reconnects after a containerd restart.
     pub fn new(socket: &Path, namespace: &str) -> anyhow::Result<Self> {
         let path = socket.to_path_buf();
-        let channel = Endpoint::try_from("http://containerd.invalid")?
-            .connect_with_connector_lazy(tower::service_fn(move |_| {
+        let channel = Endpoint::try_from("http://containerd.invalid")?.connect_with_connector_lazy(
+            tower::service_fn(move |_| {
                 let path = path.clone();
                 async move {
                     Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
                         tokio::net::UnixStream::connect(path).await?,
                     ))
                 }
-            }));
+            }),
+        );
         Ok(Self {
             channel,
             namespace: namespace.to_string(),
@@ -63,6 +68,65 @@ impl Upstream {
         req
     }
 
+    /// A request pinned to the sandbox's namespace and to a lease.
+    pub fn request_leased<T>(&self, message: T, lease: &str) -> tonic::Request<T> {
+        let mut req = self.request(message);
+        let value: MetadataValue<_> = lease.parse().expect("lease ids are plain ASCII");
+        req.metadata_mut().insert(LEASE_HEADER, value);
+        req
+    }
+
+    /// Creates (or keeps, if it exists) the lease `id`, which containerd's GC
+    /// drops by itself after `lifetime`. Resources created under it survive
+    /// GC until something else (a container, an image) refers to them.
+    pub async fn expiring_lease(
+        &self,
+        id: &str,
+        lifetime: chrono::Duration,
+    ) -> Result<(), tonic::Status> {
+        let expire = chrono::Utc::now() + lifetime;
+        let labels = std::collections::HashMap::from([(
+            LABEL_GC_EXPIRE.to_string(),
+            expire.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        )]);
+        let created = self
+            .leases()
+            .create(self.request(api::CreateRequest {
+                id: id.to_string(),
+                labels,
+            }))
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            Err(s) if s.code() == tonic::Code::AlreadyExists => Ok(()),
+            Err(s) => Err(s),
+        }
+    }
+
+    /// Deletes the lease `id`; a lease that is already gone is fine.
+    pub async fn drop_lease(&self, id: &str) -> Result<(), tonic::Status> {
+        let deleted = self
+            .leases()
+            .delete(self.request(api::DeleteRequest {
+                id: id.to_string(),
+                sync: false,
+            }))
+            .await;
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
+            Err(s) => Err(s),
+        }
+    }
+
+    /// The lease the gateway holds on a client's prepared snapshot from
+    /// Snapshots.Prepare until a container refers to it (or it is removed).
+    pub fn prepare_lease_id(snapshot_key: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(snapshot_key.as_bytes());
+        format!("berth-prepare-{}", &hex::encode(digest)[..32])
+    }
+
     pub fn containers(&self) -> api::containers_client::ContainersClient<Channel> {
         api::containers_client::ContainersClient::new(self.channel())
     }
@@ -70,8 +134,7 @@ impl Upstream {
         api::images_client::ImagesClient::new(self.channel())
     }
     pub fn content(&self) -> api::content_client::ContentClient<Channel> {
-        api::content_client::ContentClient::new(self.channel())
-            .max_decoding_message_size(64 << 20)
+        api::content_client::ContentClient::new(self.channel()).max_decoding_message_size(64 << 20)
     }
     pub fn snapshots(&self) -> api::snapshots::snapshots_client::SnapshotsClient<Channel> {
         api::snapshots::snapshots_client::SnapshotsClient::new(self.channel())

@@ -156,27 +156,65 @@ async fn dispatch(cli: Cli) -> Result<i32> {
     let gw = Gateway::connect().await?;
     use commands::*;
     match command {
-        Command::Run(a) | Command::Container { command: ContainerCommand::Run(a) } => run::run(&gw, a).await,
-        Command::Create(a) | Command::Container { command: ContainerCommand::Create(a) } => run::create(&gw, a).await,
-        Command::Start(a) | Command::Container { command: ContainerCommand::Start(a) } => run::start(&gw, a).await,
-        Command::Exec(a) | Command::Container { command: ContainerCommand::Exec(a) } => exec::exec(&gw, a).await,
-        Command::Ps(a) | Command::Container { command: ContainerCommand::Ls(a) } => ps::ps(&gw, a).await,
-        Command::Logs(a) | Command::Container { command: ContainerCommand::Logs(a) } => logs::logs(&gw, a).await,
-        Command::Stop(a) | Command::Container { command: ContainerCommand::Stop(a) } => lifecycle::stop(&gw, a).await,
-        Command::Kill(a) | Command::Container { command: ContainerCommand::Kill(a) } => lifecycle::kill(&gw, a).await,
-        Command::Rm(a) | Command::Container { command: ContainerCommand::Rm(a) } => lifecycle::rm(&gw, a).await,
-        Command::Wait(a) | Command::Container { command: ContainerCommand::Wait(a) } => lifecycle::wait(&gw, a).await,
+        Command::Run(a)
+        | Command::Container {
+            command: ContainerCommand::Run(a),
+        } => run::run(&gw, a).await,
+        Command::Create(a)
+        | Command::Container {
+            command: ContainerCommand::Create(a),
+        } => run::create(&gw, a).await,
+        Command::Start(a)
+        | Command::Container {
+            command: ContainerCommand::Start(a),
+        } => run::start(&gw, a).await,
+        Command::Exec(a)
+        | Command::Container {
+            command: ContainerCommand::Exec(a),
+        } => exec::exec(&gw, a).await,
+        Command::Ps(a)
+        | Command::Container {
+            command: ContainerCommand::Ls(a),
+        } => ps::ps(&gw, a).await,
+        Command::Logs(a)
+        | Command::Container {
+            command: ContainerCommand::Logs(a),
+        } => logs::logs(&gw, a).await,
+        Command::Stop(a)
+        | Command::Container {
+            command: ContainerCommand::Stop(a),
+        } => lifecycle::stop(&gw, a).await,
+        Command::Kill(a)
+        | Command::Container {
+            command: ContainerCommand::Kill(a),
+        } => lifecycle::kill(&gw, a).await,
+        Command::Rm(a)
+        | Command::Container {
+            command: ContainerCommand::Rm(a),
+        } => lifecycle::rm(&gw, a).await,
+        Command::Wait(a)
+        | Command::Container {
+            command: ContainerCommand::Wait(a),
+        } => lifecycle::wait(&gw, a).await,
         Command::Inspect(a) => inspect::inspect(&gw, a, None).await,
-        Command::Container { command: ContainerCommand::Inspect(a) } => {
-            inspect::inspect(&gw, a, Some(inspect::Kind::Container)).await
-        }
-        Command::Image { command: ImageCommand::Inspect(a) } => {
-            inspect::inspect(&gw, a, Some(inspect::Kind::Image)).await
-        }
-        Command::Images(a) | Command::Image { command: ImageCommand::Ls(a) } => images::images(&gw, a).await,
-        Command::Load(a) | Command::Image { command: ImageCommand::Load(a) } => load::load(&gw, a).await,
+        Command::Container {
+            command: ContainerCommand::Inspect(a),
+        } => inspect::inspect(&gw, a, Some(inspect::Kind::Container)).await,
+        Command::Image {
+            command: ImageCommand::Inspect(a),
+        } => inspect::inspect(&gw, a, Some(inspect::Kind::Image)).await,
+        Command::Images(a)
+        | Command::Image {
+            command: ImageCommand::Ls(a),
+        } => images::images(&gw, a).await,
+        Command::Load(a)
+        | Command::Image {
+            command: ImageCommand::Load(a),
+        } => load::load(&gw, a).await,
         Command::Version(a) => version::version(&gw, a).await,
         Command::Info(a) => info::info(&gw, a).await,
-        Command::Build(_) | Command::Pull(_) | Command::Push(_) | Command::Compose(_) => unreachable!(),
+        Command::Build(_) | Command::Pull(_) | Command::Push(_) | Command::Compose(_) => {
+            unreachable!()
+        }
     }
 }

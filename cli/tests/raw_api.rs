@@ -1,9 +1,10 @@
 //! The gateway's containerd facade against a raw client that is not berth:
 //! Debian's `ctr`, run as the agent inside the sandbox and pointed at the
-//! gateway socket, and (for requests `ctr` cannot express) containerd's
-//! protobuf messages sent directly. Every case must be refused by the
-//! gateway and leave nothing new in the real containerd, and nothing the
-//! request named on the host (a log file, a hook's marker) may appear.
+//! gateway socket, and containerd's protobuf messages sent directly where
+//! `ctr` cannot get the request under test through (see `raw_api/raw.rs`).
+//! Every case must be refused by the gateway, naming its reason, and leave
+//! nothing new in the real containerd; nothing the request named on the host
+//! (a log file, a program's marker) may appear.
 //!
 //! The tests compare containerd's state before and after, so they run one
 //! at a time (`serial`).
@@ -165,10 +166,17 @@ fn events_of_other_namespaces_are_not_delivered() {
 
 // --- containers (rule 3) ------------------------------------------------------------
 //
-// `ctr run IMAGE` cannot get through the gateway at all: ctr asks the
-// Introspection service for the snapshotter's capabilities, and the gateway
-// does not serve Introspection. So these tests give ctr a whole spec with
-// `--config` and create only the container record; the attack is in the spec.
+// `ctr run` and `ctr containers create` cannot reach Containers.Create
+// through the gateway: ctr first creates a lease labelled
+// `containerd.io/gc.expire`, which the gateway refuses, and for an image it
+// asks Introspection, which the gateway does not serve. So the container
+// attacks are hand-built Containers.Create requests carrying ctr's default
+// spec with one change each.
+
+#[path = "raw_api/raw.rs"]
+mod raw;
+
+use containerd_client::services::v1::{Container, CreateTaskRequest};
 
 /// Runs a host command (as root) and asserts success.
 fn run_host(args: &[&str]) -> Out {
@@ -179,61 +187,101 @@ fn run_host(args: &[&str]) -> Out {
     out
 }
 
-/// Writes ctr's default runtime spec, changed by `edit`, where the agent can
-/// read it; returns its path.
-fn spec_file(cleanup: &mut Cleanup, edit: impl FnOnce(&mut serde_json::Value)) -> String {
-    let dir = agent_dir(cleanup, "spec");
+/// ctr's default runtime spec (`ctr oci spec`), changed by `edit`, as JSON.
+fn spec_with(edit: impl FnOnce(&mut serde_json::Value)) -> String {
     let out = run_host(&["ctr", "oci", "spec"]);
     let mut spec: serde_json::Value =
         serde_json::from_str(&out.stdout).expect("ctr oci spec prints JSON");
     edit(&mut spec);
-    let path = format!("{dir}/spec.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&spec).expect("spec JSON"))
-        .expect("writing the spec");
-    path
+    serde_json::to_string(&spec).expect("spec JSON")
 }
 
-/// `ctr containers create FLAGS… --config SPEC ID` as the agent, through the
-/// gateway, with ctr's default spec changed by `edit`.
-fn ctr_create(flags: &[&str], edit: impl FnOnce(&mut serde_json::Value)) -> Out {
-    let mut cleanup = Cleanup::new();
-    let spec = spec_file(&mut cleanup, edit);
-    let id = unique("ctr");
-    let mut args = vec!["containers", "create"];
-    args.extend_from_slice(flags);
-    args.extend_from_slice(&["--config", &spec, &id]);
-    gateway_ctr(&args)
+/// A container with ctr's default spec changed by `edit`.
+fn spec_container(edit: impl FnOnce(&mut serde_json::Value)) -> Container {
+    raw::container(&unique("raw"), &spec_with(edit))
 }
 
-/// Runs `ctr_create` between two snapshots and asserts the refusal names
-/// one of `reasons`.
+/// The base spec ctr would send, as JSON text without its closing brace,
+/// so a test can append keys verbatim.
+fn open_spec() -> String {
+    let spec = run_host(&["ctr", "oci", "spec"]).stdout;
+    let trimmed = spec.trim_end();
+    let open = trimmed.strip_suffix('}').expect("a JSON object");
+    open.to_string()
+}
+
+/// Asserts a gRPC refusal: PermissionDenied, InvalidArgument or
+/// Unimplemented, whose code name or message names one of `reasons` (so an
+/// Unimplemented passes only where `reasons` allow "unimplemented").
 #[track_caller]
-fn create_refused(flags: &[&str], reasons: &[&str], edit: impl FnOnce(&mut serde_json::Value)) {
+fn assert_status_refused(result: Result<(), tonic::Status>, reasons: &[&str], what: &str) {
+    let status = match result {
+        Ok(()) => panic!("{what}: the gateway accepted it"),
+        Err(s) => s,
+    };
+    use tonic::Code;
+    assert!(
+        matches!(
+            status.code(),
+            Code::PermissionDenied | Code::InvalidArgument | Code::Unimplemented
+        ),
+        "{what}: expected a refusal, got {:?}: {}",
+        status.code(),
+        status.message()
+    );
+    let text = format!("{:?} {}", status.code(), status.message()).to_lowercase();
+    assert!(
+        reasons.iter().any(|r| text.contains(&r.to_lowercase())),
+        "{what}: the refusal does not name {reasons:?}: {:?}: {}",
+        status.code(),
+        status.message()
+    );
+}
+
+/// Sends Containers.Create for `container` between two snapshots and asserts
+/// a refusal naming one of `reasons`.
+#[track_caller]
+fn create_refused(container: Container, reasons: &[&str]) {
     stack();
     let _serial = serial();
     let before = Snapshot::take();
-    let out = ctr_create(flags, edit);
-    assert_raw_refused(&out, reasons, &before);
+    let what = format!("Containers.Create of {}", container.id);
+    let result = raw::block_on(raw::create_container(container));
+    assert_status_refused(result, reasons, &what);
+    assert_nothing_new(&before, &what);
 }
 
 #[test]
 fn a_container_with_another_runtime_is_refused() {
-    create_refused(
-        &["--runtime", "io.containerd.runc.v1"],
-        &["io.containerd.runc.v1"],
-        |_| {},
-    );
+    let mut c = spec_container(|_| {});
+    c.runtime.as_mut().expect("runtime").name = "io.containerd.runc.v1".to_string();
+    create_refused(c, &["io.containerd.runc.v1"]);
 }
 
 #[test]
 fn a_container_with_a_host_shim_binary_is_refused() {
     // containerd runs an absolute runtime path as the shim, as root.
-    create_refused(&["--runtime", "/bin/sh"], &["/bin/sh"], |_| {});
+    let mut c = spec_container(|_| {});
+    c.runtime.as_mut().expect("runtime").name = "/bin/sh".to_string();
+    create_refused(c, &["/bin/sh"]);
+}
+
+#[test]
+fn a_container_with_runtime_options_is_refused() {
+    // runc's Options field 6 is binary_name: the shim would run it as runc.
+    let mut value = vec![0x32, 7];
+    value.extend_from_slice(b"/bin/sh");
+    let mut c = spec_container(|_| {});
+    c.runtime.as_mut().expect("runtime").options = Some(prost_types::Any {
+        type_url: "containerd.runc.v1.Options".to_string(),
+        value,
+    });
+    create_refused(c, &["option"]);
 }
 
 #[test]
 fn a_container_with_an_added_capability_is_refused() {
-    create_refused(&[], &["cap_sys_admin"], |spec| {
+    let c = spec_container(|spec| {
         for set in ["bounding", "effective", "permitted"] {
             let caps = spec["process"]["capabilities"][set]
                 .as_array_mut()
@@ -241,80 +289,138 @@ fn a_container_with_an_added_capability_is_refused() {
             caps.push(serde_json::json!("CAP_SYS_ADMIN"));
         }
     });
+    create_refused(c, &["cap_sys_admin"]);
 }
 
 #[test]
 fn a_container_with_a_host_bind_mount_is_refused() {
-    create_refused(&[], &["/etc"], |spec| {
+    let c = spec_container(|spec| {
         let mounts = spec["mounts"].as_array_mut().expect("mounts");
         mounts.push(serde_json::json!({
             "destination": "/x", "type": "bind", "source": "/etc", "options": ["rbind", "ro"]
         }));
     });
+    create_refused(c, &["/etc"]);
 }
 
 #[test]
 fn a_container_joining_the_hosts_pid_namespace_is_refused() {
-    create_refused(&[], &["pid namespace"], |spec| {
-        for ns in spec["linux"]["namespaces"]
+    let c = spec_container(|spec| {
+        let namespaces = spec["linux"]["namespaces"]
             .as_array_mut()
-            .expect("namespaces")
-        {
+            .expect("namespaces");
+        for ns in namespaces {
             if ns["type"] == "pid" {
                 ns["path"] = serde_json::json!("/proc/1/ns/pid");
             }
         }
     });
+    create_refused(c, &["pid namespace"]);
 }
 
 #[test]
 fn a_container_in_the_hosts_network_namespace_is_refused() {
-    // No network namespace in the spec means runc leaves the container in
-    // the shim's, which is the host's (ctr run --net-host).
-    create_refused(&[], &["network"], |spec| {
+    // No network namespace in the spec leaves the container in the shim's,
+    // which is the host's (ctr run --net-host).
+    let c = spec_container(|spec| {
         let namespaces = spec["linux"]["namespaces"]
             .as_array_mut()
             .expect("namespaces");
         namespaces.retain(|ns| ns["type"] != "network");
     });
+    create_refused(c, &["network"]);
 }
 
 #[test]
-fn a_spec_with_hooks_is_refused_and_no_hook_runs() {
+fn a_spec_with_hooks_is_refused() {
+    let c = spec_container(|spec| {
+        let hook = serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "true"]});
+        spec["hooks"] = serde_json::json!({
+            "prestart": [hook.clone()], "createRuntime": [hook.clone()], "startContainer": [hook],
+        });
+    });
+    create_refused(c, &["hook"]);
+}
+
+#[test]
+fn a_container_with_a_daemon_read_label_is_refused() {
+    // containerd's restart monitor starts tasks from containerd.io/restart.*
+    // labels, logging to the URI a label names.
+    let mut c = spec_container(|_| {});
+    c.labels.insert(
+        "containerd.io/restart.loguri".to_string(),
+        "binary:///bin/sh".to_string(),
+    );
+    create_refused(c, &["containerd.io/restart.loguri"]);
+}
+
+#[test]
+fn a_spec_with_a_case_variant_hooks_key_is_refused() {
+    stack();
+    let _serial = serial();
+    let before = Snapshot::take();
+    // runc decodes JSON case-insensitively: "Hooks" is hooks to it.
+    let spec = format!(
+        "{},\n\"Hooks\": {{\"prestart\": [{{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"true\"]}}]}}\n}}",
+        open_spec()
+    );
+    let id = unique("case-hooks");
+    let result = raw::block_on(raw::create_container(raw::container(&id, &spec)));
+    assert_status_refused(result, &["hooks"], "a spec with \"Hooks\"");
+    assert_nothing_new(&before, "Containers.Create with \"Hooks\"");
+}
+
+#[test]
+fn a_spec_with_a_duplicate_key_is_refused() {
+    stack();
+    let _serial = serial();
+    let before = Snapshot::take();
+    // Go's decoder keeps the last duplicate; a checker reading the first
+    // would see the harmless one.
+    let spec = format!(
+        "{},\n\"process\": {{\"user\": {{\"uid\": 0, \"gid\": 0}}, \"cwd\": \"/\", \"args\": [\"true\"], \
+         \"capabilities\": {{\"bounding\": [\"CAP_SYS_ADMIN\"], \"effective\": [\"CAP_SYS_ADMIN\"], \
+         \"permitted\": [\"CAP_SYS_ADMIN\"]}}}}\n}}",
+        open_spec()
+    );
+    let id = unique("dup-key");
+    let result = raw::block_on(raw::create_container(raw::container(&id, &spec)));
+    assert_status_refused(
+        result,
+        &["duplicate", "process"],
+        "a spec with two \"process\" keys",
+    );
+    assert_nothing_new(&before, "Containers.Create with a duplicate key");
+}
+
+#[test]
+fn labels_under_containerd_io_are_refused() {
     stack();
     let _serial = serial();
     let mut cleanup = Cleanup::new();
-    let marker = std::env::temp_dir().join(unique("hook-ran"));
-    cleanup.path(&marker);
-    let touch = serde_json::json!({
-        "path": "/bin/sh", "args": ["sh", "-c", format!("touch {}", marker.display())]
-    });
-    let spec = spec_file(&mut cleanup, |spec| {
-        spec["hooks"] = serde_json::json!({
-            "prestart": [touch.clone()],
-            "createRuntime": [touch.clone()],
-            "startContainer": [touch],
-        });
-    });
+    let id = running(&mut cleanup);
     let before = Snapshot::take();
-    // `run` rather than `containers create`: were the container admitted,
-    // the task would start and the hooks run as root on the host.
-    let id = unique("hooks");
-    let out = gateway_ctr(&["run", "--rm", "--null-io", "--config", &spec, &id]);
-    assert_raw_refused(&out, &["hook"], &before);
+    // containerd's garbage collector reads containerd.io/gc.* labels.
+    let out = gateway_ctr(&[
+        "containers",
+        "label",
+        &id,
+        "containerd.io/gc.ref.content.bt=sha256:00",
+    ]);
+    assert_raw_refused(&out, &["containerd.io", "prefix"], &before);
+    let info = real_ctr(&["containers", "info", &id]);
     assert!(
-        !marker.exists(),
-        "a hook ran on the host: {} exists",
-        marker.display()
+        !info.ok().stdout.contains("containerd.io/gc.ref.content.bt"),
+        "{info}"
     );
 }
 
-// --- tasks: stdio is never a client path or URI (rule 4) ------------------------------
+// --- tasks: rootfs and stdio are the gateway's (rule 4) -------------------------------
 
 /// What a refusal of client stdio names: the stream, or the relay it must be.
 const STDIO_REASONS: &[&str] = &["stdin", "stdout", "stderr", "relay", "stdio"];
 
-/// A container created by berth (no task yet), for `ctr tasks start`.
+/// A container created by berth (no task yet).
 fn created(cleanup: &mut Cleanup) -> String {
     let name = unique("raw-created");
     cleanup.container(&name);
@@ -325,27 +431,50 @@ fn created(cleanup: &mut Cleanup) -> String {
     id
 }
 
-/// `ctr tasks start FLAGS… ID` on a berth-created container, between two
-/// snapshots; asserts the refusal names one of `reasons`.
+/// A container started by berth.
+fn running(cleanup: &mut Cleanup) -> String {
+    let name = unique("raw-target");
+    cleanup.container(&name);
+    let out = docker(&["run", "-d", "--name", &name, "busybox", "sleep", "300"]);
+    out.ok();
+    out.stdout.trim().to_string()
+}
+
+/// Sends Tasks.Create for a berth-created container, changed by `edit`,
+/// between two snapshots; asserts a refusal naming one of `reasons`.
 #[track_caller]
-fn start_refused(flags: &[&str], reasons: &[&str]) {
+fn task_refused(reasons: &[&str], edit: impl FnOnce(&mut CreateTaskRequest)) {
     stack();
     let _serial = serial();
     let mut cleanup = Cleanup::new();
     let id = created(&mut cleanup);
+    let mut req = CreateTaskRequest {
+        container_id: id.clone(),
+        ..Default::default()
+    };
+    edit(&mut req);
     let before = Snapshot::take();
-    let mut args = vec!["tasks", "start"];
-    args.extend_from_slice(flags);
-    args.push(&id);
-    let out = gateway_ctr(&args);
-    assert_raw_refused(&out, reasons, &before);
+    let result = raw::block_on(raw::create_task(req));
+    let what = format!("Tasks.Create of {id}");
+    assert_status_refused(result, reasons, &what);
+    assert_nothing_new(&before, &what);
 }
 
 #[test]
-fn a_task_with_client_fifo_paths_is_refused() {
+fn a_task_writing_to_a_host_path_is_refused() {
+    // A plain path makes the shim open that existing host file for
+    // appending, as root.
     let mut cleanup = Cleanup::new();
-    let fifo_dir = agent_dir(&mut cleanup, "fifo");
-    start_refused(&["--fifo-dir", &fifo_dir], STDIO_REASONS);
+    let victim = std::env::temp_dir().join(unique("victim"));
+    std::fs::write(&victim, b"").expect("victim file");
+    cleanup.path(&victim);
+    let path = victim.to_string_lossy().into_owned();
+    task_refused(STDIO_REASONS, |req| {
+        req.stdout = path.clone();
+        req.stderr = path;
+    });
+    let len = std::fs::metadata(&victim).expect("victim file").len();
+    assert_eq!(len, 0, "the shim wrote into {}", victim.display());
 }
 
 #[test]
@@ -353,10 +482,11 @@ fn a_task_logging_to_a_host_file_is_refused() {
     let mut cleanup = Cleanup::new();
     let log = std::env::temp_dir().join(unique("log-uri"));
     cleanup.path(&log);
-    start_refused(
-        &["--log-uri", &format!("file://{}", log.display())],
-        STDIO_REASONS,
-    );
+    let uri = format!("file://{}", log.display());
+    task_refused(STDIO_REASONS, |req| {
+        req.stdout = uri.clone();
+        req.stderr = uri;
+    });
     assert!(
         !log.exists(),
         "the shim wrote the client's log file {}",
@@ -371,7 +501,10 @@ fn a_task_logging_to_a_host_binary_is_refused() {
     cleanup.path(&marker);
     // containerd would run `/bin/sh -c "touch MARKER"` as root on the host.
     let uri = format!("binary:///bin/sh?-c=touch%20{}", marker.display());
-    start_refused(&["--log-uri", &uri], STDIO_REASONS);
+    task_refused(STDIO_REASONS, |req| {
+        req.stdout = uri.clone();
+        req.stderr = uri;
+    });
     assert!(
         !marker.exists(),
         "a binary:// log URI ran a host program: {} exists",
@@ -380,18 +513,25 @@ fn a_task_logging_to_a_host_binary_is_refused() {
 }
 
 #[test]
-fn a_task_with_runtime_options_is_refused() {
-    // --no-pivot travels as task options to the shim.
-    start_refused(&["--null-io", "--no-pivot"], &["option"]);
+fn a_task_with_a_client_rootfs_is_refused() {
+    task_refused(&["rootfs"], |req| req.rootfs = vec![raw::bind("/")]);
 }
 
-/// A container started by berth, for the raw clients to poke at.
-fn running(cleanup: &mut Cleanup) -> String {
-    let name = unique("raw-target");
-    cleanup.container(&name);
-    let out = docker(&["run", "-d", "--name", &name, "busybox", "sleep", "300"]);
-    out.ok();
-    out.stdout.trim().to_string()
+#[test]
+fn a_task_with_a_runtime_path_is_refused() {
+    task_refused(&["runtime path", "runtime_path"], |req| {
+        req.runtime_path = "/bin/sh".to_string()
+    });
+}
+
+#[test]
+fn a_task_with_options_is_refused() {
+    task_refused(&["option"], |req| {
+        req.options = Some(prost_types::Any {
+            type_url: "containerd.runc.v1.CreateOptions".to_string(),
+            value: vec![0x08, 0x01],
+        })
+    });
 }
 
 #[test]
@@ -441,32 +581,11 @@ fn task_checkpoint_and_update_are_refused() {
     let mut cleanup = Cleanup::new();
     let id = running(&mut cleanup);
     let before = Snapshot::take();
-    let out = gateway_ctr(&["tasks", "checkpoint", &id]);
-    assert_raw_refused(&out, UNSERVED, &before);
-    let out = gateway_ctr(&["tasks", "update", "--memory-limit", "0", &id]);
-    assert_raw_refused(&out, UNSERVED, &before);
-}
-
-#[test]
-fn labels_under_containerd_io_are_refused() {
-    stack();
-    let _serial = serial();
-    let mut cleanup = Cleanup::new();
-    let id = running(&mut cleanup);
-    let before = Snapshot::take();
-    // containerd's garbage collector reads containerd.io/gc.* labels.
-    let out = gateway_ctr(&[
-        "containers",
-        "label",
-        &id,
-        "containerd.io/gc.ref.content.bt=sha256:00",
-    ]);
-    assert_raw_refused(&out, &["containerd.io", "prefix"], &before);
-    let info = real_ctr(&["containers", "info", &id]);
-    assert!(
-        !info.ok().stdout.contains("containerd.io/gc.ref.content.bt"),
-        "{info}"
-    );
+    let result = raw::block_on(raw::checkpoint(&id));
+    assert_status_refused(result, &["checkpoint", "unimplemented"], "Tasks.Checkpoint");
+    let result = raw::block_on(raw::update_task(&id));
+    assert_status_refused(result, &["update", "unimplemented"], "Tasks.Update");
+    assert_nothing_new(&before, "Tasks.Checkpoint and Update");
 }
 
 // --- snapshots, content, diff (rules 2 and 5) ---------------------------------------
@@ -482,39 +601,25 @@ fn snapshot_mounts_are_refused() {
 }
 
 #[test]
-fn snapshot_diff_is_refused() {
-    stack();
-    let _serial = serial();
-    let before = Snapshot::take();
-    let chain = &busybox_fixture().chain_id;
-    let out = gateway_ctr(&["snapshots", "diff", chain]);
-    assert_raw_refused(&out, UNSERVED, &before);
-}
-
-#[test]
 fn a_prepared_snapshot_does_not_hand_out_host_paths() {
     stack();
     let _serial = serial();
     let before = Snapshot::take();
     let key = unique("prepare");
-    let chain = &busybox_fixture().chain_id;
     // Prepare is served (berth's run needs it) with its mounts emptied: they
     // name overlay directories on the host.
-    let out = gateway_ctr(&["snapshots", "prepare", "--mounts", &key, chain]);
-    out.ok();
-    for host in [
-        "/var/lib/berth-stack",
-        "upperdir",
-        "lowerdir",
-        "workdir",
-        "overlay",
-    ] {
+    let prepared = raw::block_on(raw::prepare("overlayfs", &key, &busybox_fixture().chain_id));
+    let mounts = prepared
+        .unwrap_or_else(|s| panic!("Snapshots.Prepare refused: {:?}: {}", s.code(), s.message()));
+    let shown = format!("{mounts:?}");
+    raw::block_on(raw::remove_snapshot(&key))
+        .unwrap_or_else(|s| panic!("Snapshots.Remove refused: {:?}: {}", s.code(), s.message()));
+    for host in ["/var/lib/berth-stack", "upperdir", "lowerdir", "workdir"] {
         assert!(
-            !out.stdout.contains(host),
-            "Prepare handed the client host mounts ({host}):\n{out}"
+            !shown.contains(host),
+            "Prepare handed the client host mounts ({host}): {shown}"
         );
     }
-    gateway_ctr(&["snapshots", "rm", &key]).ok();
     assert_nothing_new(&before, "prepare then remove");
 }
 
@@ -524,90 +629,28 @@ fn a_snapshot_of_another_snapshotter_is_refused() {
     let _serial = serial();
     let before = Snapshot::take();
     let key = unique("native");
-    let out = gateway_ctr(&["snapshots", "--snapshotter", "native", "prepare", &key]);
-    if out.code == 0 {
+    let result = raw::block_on(raw::prepare("native", &key, ""));
+    if result.is_ok() {
         let _ = real_ctr(&["snapshots", "--snapshotter", "native", "rm", &key]);
     }
-    assert_raw_refused(&out, &["snapshotter", "native"], &before);
-}
-
-// --- requests ctr cannot express --------------------------------------------------------
-
-#[path = "raw_api/raw.rs"]
-mod raw;
-
-/// The base spec ctr would send, as JSON text without its closing brace,
-/// so a test can append keys verbatim.
-fn open_spec() -> String {
-    let spec = run_host(&["ctr", "oci", "spec"]).stdout;
-    let trimmed = spec.trim_end();
-    let open = trimmed.strip_suffix('}').expect("a JSON object");
-    open.to_string()
-}
-
-#[track_caller]
-fn assert_status_refused(result: Result<(), tonic::Status>, names: &[&str], what: &str) {
-    let status = match result {
-        Ok(()) => panic!("{what}: the gateway accepted it"),
-        Err(s) => s,
-    };
-    use tonic::Code;
-    assert!(
-        matches!(
-            status.code(),
-            Code::PermissionDenied | Code::InvalidArgument | Code::Unimplemented
-        ),
-        "{what}: expected a refusal, got {:?}: {}",
-        status.code(),
-        status.message()
-    );
-    if status.code() != Code::Unimplemented {
-        let msg = status.message().to_lowercase();
-        assert!(
-            names.iter().any(|n| msg.contains(n)),
-            "{what}: the refusal does not name {names:?}: {}",
-            status.message()
-        );
-    }
+    let result = result.map(|_| ());
+    assert_status_refused(result, &["native"], "Snapshots.Prepare on native");
+    assert_nothing_new(&before, "Snapshots.Prepare on native");
 }
 
 #[test]
-fn a_spec_with_a_case_variant_hooks_key_is_refused() {
+fn writing_content_directly_is_refused() {
+    // ctr's `content ingest` only reports the closed stream ("EOF"), so the
+    // write is sent by hand to see the gateway's status.
     stack();
     let _serial = serial();
     let before = Snapshot::take();
-    // runc decodes JSON case-insensitively: "Hooks" is hooks to it.
-    let spec = format!(
-        "{},\n\"Hooks\": {{\"prestart\": [{{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"true\"]}}]}}\n}}",
-        open_spec()
-    );
-    let id = unique("case-hooks");
-    let result = raw::block_on(raw::create_container(&id, &spec));
-    assert_status_refused(result, &["hooks"], "a spec with \"Hooks\"");
-    assert_nothing_new(&before, "Containers.Create with \"Hooks\"");
-}
-
-#[test]
-fn a_spec_with_a_duplicate_key_is_refused() {
-    stack();
-    let _serial = serial();
-    let before = Snapshot::take();
-    // Go's decoder keeps the last duplicate; a checker reading the first
-    // would see the harmless one.
-    let spec = format!(
-        "{},\n\"process\": {{\"user\": {{\"uid\": 0, \"gid\": 0}}, \"cwd\": \"/\", \"args\": [\"true\"], \
-         \"capabilities\": {{\"bounding\": [\"CAP_SYS_ADMIN\"], \"effective\": [\"CAP_SYS_ADMIN\"], \
-         \"permitted\": [\"CAP_SYS_ADMIN\"]}}}}\n}}",
-        open_spec()
-    );
-    let id = unique("dup-key");
-    let result = raw::block_on(raw::create_container(&id, &spec));
-    assert_status_refused(
-        result,
-        &["duplicate", "process"],
-        "a spec with two \"process\" keys",
-    );
-    assert_nothing_new(&before, "Containers.Create with a duplicate key");
+    let result = raw::block_on(raw::write_content(
+        &unique("ingest"),
+        b"not through the gateway's loader\n",
+    ));
+    assert_status_refused(result, &["unimplemented"], "Content.Write");
+    assert_nothing_new(&before, "Content.Write");
 }
 
 #[test]
@@ -636,7 +679,7 @@ fn diff_apply_onto_a_host_directory_is_refused() {
     );
     let before = Snapshot::take();
     let result = raw::block_on(raw::apply(desc, &target.to_string_lossy()));
-    assert_status_refused(result, &["diff", "apply"], "Diff.Apply");
+    assert_status_refused(result, &["unimplemented"], "Diff.Apply");
     let written = std::fs::read_dir(&target).expect("apply target").count();
     assert_eq!(
         written,
@@ -653,21 +696,6 @@ fn diff_of_host_directories_is_refused() {
     let _serial = serial();
     let before = Snapshot::take();
     let result = raw::block_on(raw::diff("/etc", "/root"));
-    assert_status_refused(result, &["diff"], "Diff.Diff");
+    assert_status_refused(result, &["unimplemented"], "Diff.Diff");
     assert_nothing_new(&before, "Diff.Diff");
-}
-
-#[test]
-fn writing_content_directly_is_refused() {
-    // ctr's `content ingest` only reports the closed stream ("EOF"), so the
-    // write is sent by hand to see the gateway's status.
-    stack();
-    let _serial = serial();
-    let before = Snapshot::take();
-    let result = raw::block_on(raw::write_content(
-        &unique("ingest"),
-        b"not through the gateway's loader\n",
-    ));
-    assert_status_refused(result, &["content", "write"], "Content.Write");
-    assert_nothing_new(&before, "Content.Write");
 }

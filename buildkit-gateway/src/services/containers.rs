@@ -2,6 +2,7 @@
 //! Create and Update forward only what admission decided and hardened
 //! (boundary rule 3).
 
+use berth_gateway::upstream::Upstream;
 use std::sync::Arc;
 
 use berth_gateway::admission;
@@ -161,15 +162,20 @@ impl Containers {
             &id,
             admission::container_create(&ctx.engine, &ctx.sb, container),
         )?;
+        let lease = Upstream::prepare_lease_id(&hardened.snapshot_key);
         let msg = api::CreateContainerRequest {
             container: Some(hardened),
         };
-        Ok(ctx
+        let created = ctx
             .up
             .containers()
             .create(ctx.up.request(msg))
             .await?
-            .into_inner())
+            .into_inner();
+        // The container now keeps its snapshot; the gateway's Prepare lease
+        // has done its job.
+        ctx.up.drop_lease(&lease).await?;
+        Ok(created)
     }
 
     async fn update(

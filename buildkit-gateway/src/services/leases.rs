@@ -53,7 +53,12 @@ impl Leases {
     async fn create(&self, peer: Peer, req: api::CreateRequest) -> Result<api::CreateResponse> {
         let ctx = &self.0;
         ctx.decide(peer, &CREATE, &req.id)?;
-        ctx.check_labels(peer, &CREATE, &format!("lease {}", req.id), req.labels.keys())?;
+        ctx.check_labels(
+            peer,
+            &CREATE,
+            &format!("lease {}", req.id),
+            req.labels.keys(),
+        )?;
         Ok(ctx
             .up
             .leases()

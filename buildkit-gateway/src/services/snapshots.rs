@@ -3,6 +3,7 @@
 //! client gets none (boundary rule 2; Snapshots.Mounts is not served — the
 //! gateway computes a task's rootfs itself).
 
+use berth_gateway::upstream::Upstream;
 use std::sync::Arc;
 
 use berth_proto::containerd::snapshots::snapshots_server;
@@ -82,6 +83,9 @@ impl snapshots_server::Snapshots for Snapshots {
     }
 }
 
+/// How long a prepared snapshot survives without a container referring to it.
+const PREPARE_LEASE_MINUTES: i64 = 10;
+
 impl Snapshots {
     /// The snapshotter to use: the sandbox's, whether named or left empty.
     fn snapshotter(&self, peer: Peer, m: &Method, object: &str, asked: &str) -> Result<String> {
@@ -109,8 +113,25 @@ impl Snapshots {
         let ctx = &self.0;
         req.snapshotter = self.snapshotter(peer, &PREPARE, &req.key, &req.snapshotter)?;
         ctx.decide(peer, &PREPARE, &req.key)?;
-        ctx.check_labels(peer, &PREPARE, &format!("snapshot {}", req.key), req.labels.keys())?;
-        ctx.up.snapshots().prepare(ctx.up.request(req)).await?;
+        ctx.check_labels(
+            peer,
+            &PREPARE,
+            &format!("snapshot {}", req.key),
+            req.labels.keys(),
+        )?;
+        // An active snapshot nothing refers to is garbage to containerd; the
+        // client cannot hold a lease across Prepare and Containers.Create
+        // (its metadata never reaches containerd), so the gateway takes a
+        // short-lived one, dropped when a container names the snapshot
+        // (Containers.Create) or the snapshot is removed.
+        let lease = Upstream::prepare_lease_id(&req.key);
+        ctx.up
+            .expiring_lease(&lease, chrono::Duration::minutes(PREPARE_LEASE_MINUTES))
+            .await?;
+        ctx.up
+            .snapshots()
+            .prepare(ctx.up.request_leased(req, &lease))
+            .await?;
         Ok(api::PrepareSnapshotResponse { mounts: Vec::new() })
     }
 
@@ -118,7 +139,9 @@ impl Snapshots {
         let ctx = &self.0;
         req.snapshotter = self.snapshotter(peer, &REMOVE, &req.key, &req.snapshotter)?;
         ctx.decide(peer, &REMOVE, &req.key)?;
+        let lease = Upstream::prepare_lease_id(&req.key);
         ctx.up.snapshots().remove(ctx.up.request(req)).await?;
+        ctx.up.drop_lease(&lease).await?;
         Ok(())
     }
 

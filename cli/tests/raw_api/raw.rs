@@ -1,16 +1,29 @@
-//! containerd's messages sent straight to the gateway socket. The
-//! connection comes from the test process (root, on the host), not the
-//! agent: the gateway serves one sandbox and decides on the request alone.
+//! containerd's messages sent straight to the gateway socket, for requests
+//! `ctr` cannot make through the gateway (it needs Introspection, snapshot
+//! mounts and `containerd.io/` labels on its leases, all of which the
+//! gateway refuses before the request under test is sent) or cannot express
+//! at all (JSON with case-variant or duplicate keys). The connection comes
+//! from the test process (root, on the host), not the agent: the gateway
+//! serves one sandbox and decides on the request alone.
 
 use containerd_client::services::v1::containers_client::ContainersClient;
+use containerd_client::services::v1::content_client::ContentClient;
 use containerd_client::services::v1::diff_client::DiffClient;
+use containerd_client::services::v1::snapshots::snapshots_client::SnapshotsClient;
+use containerd_client::services::v1::snapshots::{PrepareSnapshotRequest, RemoveSnapshotRequest};
+use containerd_client::services::v1::tasks_client::TasksClient;
 use containerd_client::services::v1::{
-    container, ApplyRequest, Container, CreateContainerRequest, DiffRequest,
+    container, ApplyRequest, CheckpointTaskRequest, Container, CreateContainerRequest,
+    CreateTaskRequest, DiffRequest, UpdateTaskRequest, WriteAction, WriteContentRequest,
 };
 use containerd_client::types::{Descriptor, Mount};
+use sha2::{Digest, Sha256};
 use tonic::transport::{Channel, Endpoint};
 
 use super::common::{BUSYBOX_REF, GATEWAY_SOCKET};
+
+/// The type URL containerd gives an OCI runtime spec.
+const SPEC_TYPE: &str = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
 
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
@@ -31,9 +44,11 @@ pub async fn channel() -> Channel {
         .expect("connecting to the gateway socket")
 }
 
-/// Containers.Create with `spec_json` sent as the exact bytes given.
-pub async fn create_container(id: &str, spec_json: &str) -> Result<(), tonic::Status> {
-    let container = Container {
+/// A container record as a well-behaved client would send it (busybox,
+/// runc v2 without options, the sandbox's snapshotter), with `spec_json` as
+/// the exact spec bytes.
+pub fn container(id: &str, spec_json: &str) -> Container {
+    Container {
         id: id.to_string(),
         image: BUSYBOX_REF.to_string(),
         runtime: Some(container::Runtime {
@@ -41,20 +56,21 @@ pub async fn create_container(id: &str, spec_json: &str) -> Result<(), tonic::St
             options: None,
         }),
         spec: Some(prost_types::Any {
-            type_url: "types.containerd.io/opencontainers/runtime-spec/1/Spec".to_string(),
+            type_url: SPEC_TYPE.to_string(),
             value: spec_json.as_bytes().to_vec(),
         }),
         snapshotter: "overlayfs".to_string(),
         snapshot_key: id.to_string(),
         ..Default::default()
-    };
+    }
+}
+
+pub async fn create_container(container: Container) -> Result<(), tonic::Status> {
     let mut client = ContainersClient::new(channel().await);
-    client
-        .create(CreateContainerRequest {
-            container: Some(container),
-        })
-        .await
-        .map(|_| ())
+    let req = CreateContainerRequest {
+        container: Some(container),
+    };
+    client.create(req).await.map(|_| ())
 }
 
 pub fn bind(source: &str) -> Mount {
@@ -64,6 +80,54 @@ pub fn bind(source: &str) -> Mount {
         target: String::new(),
         options: vec!["rbind".to_string(), "rw".to_string()],
     }
+}
+
+pub async fn create_task(req: CreateTaskRequest) -> Result<(), tonic::Status> {
+    let mut client = TasksClient::new(channel().await);
+    client.create(req).await.map(|_| ())
+}
+
+pub async fn checkpoint(container_id: &str) -> Result<(), tonic::Status> {
+    let mut client = TasksClient::new(channel().await);
+    let req = CheckpointTaskRequest {
+        container_id: container_id.to_string(),
+        ..Default::default()
+    };
+    client.checkpoint(req).await.map(|_| ())
+}
+
+pub async fn update_task(container_id: &str) -> Result<(), tonic::Status> {
+    let mut client = TasksClient::new(channel().await);
+    let req = UpdateTaskRequest {
+        container_id: container_id.to_string(),
+        ..Default::default()
+    };
+    client.update(req).await.map(|_| ())
+}
+
+/// Snapshots.Prepare without labels; returns the mounts handed back.
+pub async fn prepare(
+    snapshotter: &str,
+    key: &str,
+    parent: &str,
+) -> Result<Vec<Mount>, tonic::Status> {
+    let mut client = SnapshotsClient::new(channel().await);
+    let req = PrepareSnapshotRequest {
+        snapshotter: snapshotter.to_string(),
+        key: key.to_string(),
+        parent: parent.to_string(),
+        ..Default::default()
+    };
+    Ok(client.prepare(req).await?.into_inner().mounts)
+}
+
+pub async fn remove_snapshot(key: &str) -> Result<(), tonic::Status> {
+    let mut client = SnapshotsClient::new(channel().await);
+    let req = RemoveSnapshotRequest {
+        snapshotter: "overlayfs".to_string(),
+        key: key.to_string(),
+    };
+    client.remove(req).await.map(|_| ())
 }
 
 /// Diff.Apply of `layer` onto a bind mount of a host directory.
@@ -91,10 +155,6 @@ pub async fn diff(left: &str, right: &str) -> Result<(), tonic::Status> {
 /// Content.Write of `data` as one committed write, reading the reply stream
 /// to its end so a refusal sent as the stream's status is seen.
 pub async fn write_content(reference: &str, data: &[u8]) -> Result<(), tonic::Status> {
-    use containerd_client::services::v1::content_client::ContentClient;
-    use containerd_client::services::v1::{WriteAction, WriteContentRequest};
-    use sha2::{Digest, Sha256};
-
     let req = WriteContentRequest {
         action: WriteAction::Commit as i32,
         r#ref: reference.to_string(),
