@@ -167,9 +167,8 @@ fn events_of_other_namespaces_are_not_delivered() {
 // --- containers (rule 3) ------------------------------------------------------------
 //
 // `ctr run` and `ctr containers create` cannot reach Containers.Create
-// through the gateway: ctr first creates a lease labelled
-// `containerd.io/gc.expire`, which the gateway refuses, and for an image it
-// asks Introspection, which the gateway does not serve. So the container
+// through the gateway: for an image it asks Introspection, which the gateway
+// does not serve, and a task needs Snapshots.Mounts, which is never served. So the container
 // attacks are hand-built Containers.Create requests carrying ctr's default
 // spec with one change each.
 

@@ -85,10 +85,7 @@ fn bind_mount_through_an_agent_made_symlink_to_etc_is_refused() {
     sandbox(&["ln", "-s", "/etc", &link]).ok();
     refused(&["-v", &format!("{link}:/x")], &["symlink"]);
     // A symlink in the middle of the path is no better.
-    refused(
-        &["-v", &format!("{link}/ssl:/x")],
-        &["symlink"],
-    );
+    refused(&["-v", &format!("{link}/ssl:/x")], &["symlink"]);
 }
 
 #[test]

@@ -57,7 +57,11 @@ impl Leases {
             peer,
             &CREATE,
             &format!("lease {}", req.id),
-            req.labels.keys(),
+            // A lease's own expiry only shortens its life (stock clients such
+            // as ctr set it on every lease); other daemon-read labels are refused.
+            req.labels
+                .keys()
+                .filter(|k| k.as_str() != berth_gateway::upstream::LABEL_GC_EXPIRE),
         )?;
         Ok(ctx
             .up
