@@ -698,3 +698,63 @@ fn diff_of_host_directories_is_refused() {
     assert_status_refused(result, &["unimplemented"], "Diff.Diff");
     assert_nothing_new(&before, "Diff.Diff");
 }
+
+// --- labels and leases on snapshots and leases (rule 3) ------------------------------
+
+#[test]
+fn a_snapshot_with_a_gc_label_is_refused() {
+    stack();
+    let _serial = serial();
+    let before = Snapshot::take();
+    let key = unique("gc-label");
+    let result = raw::block_on(raw::prepare_labelled(
+        &key,
+        &busybox_fixture().chain_id,
+        &[("containerd.io/gc.root", "yes")],
+    ));
+    if result.is_ok() {
+        let _ = raw::block_on(raw::remove_snapshot(&key));
+    }
+    assert_status_refused(
+        result,
+        &["containerd.io/", "daemon acts on"],
+        "Snapshots.Prepare with a gc.root label",
+    );
+    assert_nothing_new(&before, "Snapshots.Prepare with a gc.root label");
+}
+
+#[test]
+fn a_lease_with_a_gc_root_label_is_refused() {
+    stack();
+    let _serial = serial();
+    let before = Snapshot::take();
+    let id = unique("lease-gc");
+    let result = raw::block_on(raw::create_lease(&id, &[("containerd.io/gc.root", "yes")]));
+    if result.is_ok() {
+        let _ = raw::block_on(raw::delete_lease(&id));
+    }
+    assert_status_refused(
+        result,
+        &["daemon acts on"],
+        "Leases.Create with a gc.root label",
+    );
+    assert_nothing_new(&before, "Leases.Create with a gc.root label");
+}
+
+#[test]
+fn a_lease_named_like_the_gateways_own_is_refused() {
+    stack();
+    let _serial = serial();
+    let before = Snapshot::take();
+    let id = format!("berth-prepare-{}", unique("squat"));
+    let result = raw::block_on(raw::create_lease(&id, &[]));
+    if result.is_ok() {
+        let _ = raw::block_on(raw::delete_lease(&id));
+    }
+    assert_status_refused(
+        result,
+        &["reserved for the gateway"],
+        "Leases.Create of a berth- lease",
+    );
+    assert_nothing_new(&before, "Leases.Create of a berth- lease");
+}

@@ -502,3 +502,34 @@ fn network_none_has_no_route_out() {
     let out = fetch(&none, &[], &[], OUTSIDE_URL);
     assert_fetch_failed(&out, &["Network is unreachable"]);
 }
+
+/// Containers share the sandbox's network namespace; with CAP_NET_RAW a
+/// packet socket would send frames below the sandbox's nftables. The gateway
+/// drops it even though docker's default set (which berth asks for) has it.
+#[test]
+fn containers_run_without_cap_net_raw() {
+    stack();
+    let out = docker(&[
+        "run",
+        "--rm",
+        "busybox",
+        "grep",
+        "^CapBnd",
+        "/proc/self/status",
+    ]);
+    out.ok();
+    let hex = out
+        .stdout
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("no CapBnd line: {out}"));
+    let bits = u64::from_str_radix(hex, 16).expect("CapBnd is hex");
+    const CAP_NET_RAW: u32 = 13;
+    const CAP_CHOWN: u32 = 0;
+    assert_eq!(bits & (1 << CAP_NET_RAW), 0, "CAP_NET_RAW kept: {out}");
+    assert_ne!(
+        bits & (1 << CAP_CHOWN),
+        0,
+        "docker's default set lost: {out}"
+    );
+}

@@ -174,7 +174,10 @@ impl Containers {
             .into_inner();
         // The container now keeps its snapshot; the gateway's Prepare lease
         // has done its job.
-        ctx.up.drop_lease(&lease).await?;
+        // A failure here only delays the lease's expiry; the container exists.
+        if let Err(status) = ctx.up.drop_lease(&lease).await {
+            crate::audit::warn(&format!("dropping lease {lease}: {}", status.message()));
+        }
         Ok(created)
     }
 

@@ -49,10 +49,23 @@ impl leases_server::Leases for Leases {
     }
 }
 
+/// Prefix of the lease IDs the gateway creates for itself.
+const GATEWAY_LEASE_PREFIX: &str = "berth-";
+
 impl Leases {
     async fn create(&self, peer: Peer, req: api::CreateRequest) -> Result<api::CreateResponse> {
         let ctx = &self.0;
         ctx.decide(peer, &CREATE, &req.id)?;
+        // Lease IDs under `berth-` are the gateway's own (e.g. the lease on a
+        // prepared snapshot): a client taking one could keep resources alive
+        // past the gateway's expiry.
+        if req.id.starts_with(GATEWAY_LEASE_PREFIX) {
+            let message = format!(
+                "refusing lease {}: lease ids starting with {GATEWAY_LEASE_PREFIX} are reserved for the gateway (rule {})",
+                req.id, CREATE.rule
+            );
+            return Err(ctx.refuse(peer, &CREATE, &req.id, CREATE.rule, message));
+        }
         ctx.check_labels(
             peer,
             &CREATE,

@@ -172,3 +172,47 @@ pub async fn write_content(reference: &str, data: &[u8]) -> Result<(), tonic::St
     while replies.message().await?.is_some() {}
     Ok(())
 }
+
+/// Snapshots.Prepare with `labels`.
+pub async fn prepare_labelled(
+    key: &str,
+    parent: &str,
+    labels: &[(&str, &str)],
+) -> Result<(), tonic::Status> {
+    let mut client = SnapshotsClient::new(channel().await);
+    let req = PrepareSnapshotRequest {
+        snapshotter: "overlayfs".to_string(),
+        key: key.to_string(),
+        parent: parent.to_string(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    client.prepare(req).await.map(|_| ())
+}
+
+/// Leases.Create with `id` and `labels`.
+pub async fn create_lease(id: &str, labels: &[(&str, &str)]) -> Result<(), tonic::Status> {
+    use containerd_client::services::v1::leases_client::LeasesClient;
+    let mut client = LeasesClient::new(channel().await);
+    let req = containerd_client::services::v1::CreateRequest {
+        id: id.to_string(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    client.create(req).await.map(|_| ())
+}
+
+/// Leases.Delete of `id` (cleanup after a lease that was wrongly accepted).
+pub async fn delete_lease(id: &str) -> Result<(), tonic::Status> {
+    use containerd_client::services::v1::leases_client::LeasesClient;
+    let mut client = LeasesClient::new(channel().await);
+    let req = containerd_client::services::v1::DeleteRequest {
+        id: id.to_string(),
+        sync: false,
+    };
+    client.delete(req).await.map(|_| ())
+}
