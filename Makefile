@@ -22,7 +22,7 @@ unit-test: build
 # The integration tests drive the real daemons of the stack; they fail
 # loudly when it is missing.
 integration-test:
-	$(CARGO) test --release --locked -p berth --test '*'
+	$(CARGO) test --release --workspace --locked --test '*'
 
 # The stack is always taken down again, whether the tests pass or not.
 test: unit-test

@@ -1,6 +1,8 @@
 //! The Rego policy engine: every `.rego` file and `data.json` under the
-//! policy directory, loaded once at start-up with regorus and cloned per
-//! decision.
+//! policy directory, loaded once at start-up with regorus and compiled to
+//! regorus's register VM (RVM), one program per deciding rule. Each decision
+//! runs on a fresh VM built from the shared, immutable programs and data, so
+//! no evaluation state outlives a request.
 //!
 //! A method `area.verb` is decided by the package `berth.area.verb` when the
 //! policies define one, else by `berth.generic`. Each package has
@@ -8,8 +10,13 @@
 //! nothing denies. An evaluation error, an undefined or a non-boolean `allow`
 //! is a deny.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use regorus::languages::rego::compiler::Compiler;
+use regorus::rvm::{Program, RegoVM};
+use regorus::utils::limits::ExecutionTimerConfig;
 
 pub mod input;
 
@@ -54,65 +61,91 @@ pub enum PolicyError {
     Broken(String, String),
 }
 
+/// The compiled `allow` and `deny` rules of one deciding package.
+#[derive(Clone)]
+struct Package {
+    allow: Arc<Program>,
+    deny: Arc<Program>,
+}
+
 #[derive(Clone)]
 pub struct PolicyEngine {
-    engine: regorus::Engine,
-    /// Loaded packages, e.g. "data.berth.containers.create".
-    packages: BTreeSet<String>,
+    /// Deciding packages by name, e.g. "data.berth.containers.create".
+    packages: BTreeMap<String, Package>,
+    /// Every data.json, merged as regorus merged them at load.
+    data: regorus::Value,
 }
 
 impl std::fmt::Debug for PolicyEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PolicyEngine")
-            .field("packages", &self.packages)
+            .field("packages", &self.packages.keys())
             .finish()
+    }
+}
+
+/// A pathological input must not hold a worker: over the limit is an
+/// error, hence a deny.
+fn timer() -> ExecutionTimerConfig {
+    ExecutionTimerConfig {
+        limit: EVAL_TIME_LIMIT,
+        check_interval: std::num::NonZeroU32::new(256).expect("non-zero"),
     }
 }
 
 impl PolicyEngine {
     /// Loads every `.rego` file and `data.json` under `dir` (recursively, in
     /// name order); fails on a parse error or a package that cannot be
-    /// evaluated, so a broken policy stops the gateway from starting.
+    /// evaluated or compiled, so a broken policy stops the gateway from
+    /// starting.
     pub fn load(dir: &Path) -> Result<Self, PolicyError> {
         let mut files = Vec::new();
         collect(dir, &mut files)?;
         files.sort();
 
         let mut engine = regorus::Engine::new();
-        // A request's input is bounded by the gRPC message size, but a
-        // pathological one must not hold a worker: over the limit is an
-        // error, hence a deny.
-        engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {
-            limit: EVAL_TIME_LIMIT,
-            check_interval: std::num::NonZeroU32::new(256).expect("non-zero"),
-        });
-        let mut packages = BTreeSet::new();
+        engine.set_execution_timer_config(timer());
+        let mut names = BTreeSet::new();
         for path in &files {
             let text =
                 std::fs::read_to_string(path).map_err(|e| PolicyError::Io(path.clone(), e))?;
             let parse = |e: anyhow::Error| PolicyError::Parse(path.clone(), e.to_string());
             if path.extension().is_some_and(|e| e == "rego") {
                 let name = path.display().to_string();
-                packages.insert(engine.add_policy(name, text).map_err(parse)?);
+                names.insert(engine.add_policy(name, text).map_err(parse)?);
             } else {
                 engine.add_data_json(&text).map_err(parse)?;
             }
         }
-        if !packages.contains(GENERIC_PACKAGE) {
+        if !names.contains(GENERIC_PACKAGE) {
             return Err(PolicyError::NoGeneric(dir.to_path_buf()));
         }
         // Evaluate each package once without input: a reference to a missing
         // function or a type error surfaces here rather than on a request.
-        // It also leaves the engine prepared (analysed and scheduled), so the
-        // per-decision clones skip that work.
-        for package in packages.iter().filter(|p| !p.starts_with("data.berth.lib")) {
-            for rule in ["allow", "deny"] {
+        // Then compile each deciding rule on its own, so a program holds
+        // exactly what that rule needs.
+        let mut packages = BTreeMap::new();
+        for name in names.iter().filter(|p| !p.starts_with("data.berth.lib")) {
+            let broken = |e: String| PolicyError::Broken(name.clone(), e);
+            let mut compile = |rule: &str| {
+                let path = format!("{name}.{rule}");
                 engine
-                    .eval_rule(format!("{package}.{rule}"))
-                    .map_err(|e| PolicyError::Broken(package.clone(), e.to_string()))?;
-            }
+                    .eval_rule(path.clone())
+                    .map_err(|e| broken(e.to_string()))?;
+                let compiled = engine
+                    .compile_with_entrypoint(&path.as_str().into())
+                    .map_err(|e| broken(e.to_string()))?;
+                Compiler::compile_from_policy(&compiled, &[&path])
+                    .map_err(|e| broken(e.to_string()))
+            };
+            let package = Package {
+                allow: compile("allow")?,
+                deny: compile("deny")?,
+            };
+            packages.insert(name.clone(), package);
         }
-        Ok(Self { engine, packages })
+        let data = engine.get_data();
+        Ok(Self { packages, data })
     }
 
     /// The package deciding `method`.
@@ -122,27 +155,43 @@ impl PolicyEngine {
             && method
                 .split('.')
                 .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
-        if valid && !own.starts_with("data.berth.lib") && self.packages.contains(&own) {
+        if valid && !own.starts_with("data.berth.lib") && self.packages.contains_key(&own) {
             own
         } else {
             GENERIC_PACKAGE.to_string()
         }
     }
 
+    /// Runs one compiled rule on a fresh VM.
+    fn run(
+        &self,
+        program: &Arc<Program>,
+        input: &regorus::Value,
+    ) -> Result<regorus::Value, String> {
+        let mut vm = RegoVM::new();
+        vm.set_execution_timer_config(Some(timer()));
+        vm.load_program(program.clone());
+        vm.set_data(self.data.clone()).map_err(|e| e.to_string())?;
+        vm.set_input(input.clone());
+        vm.execute_entry_point_by_index(0)
+            .map_err(|e| e.to_string())
+    }
+
     pub fn decide(&self, input: &PolicyInput) -> Decision {
-        let package = self.package_for(&input.method);
+        let name = self.package_for(&input.method);
+        let Some(package) = self.packages.get(&name) else {
+            return Decision::failed(format!("no compiled package {name}"));
+        };
         let value = match serde_json::to_value(input)
             .and_then(<regorus::Value as serde::Deserialize>::deserialize)
         {
             Ok(v) => v,
             Err(e) => return Decision::failed(format!("encoding input: {e}")),
         };
-        let mut engine = self.engine.clone();
-        engine.set_input(value);
 
-        let allow = match engine.eval_rule(format!("{package}.allow")) {
+        let allow = match self.run(&package.allow, &value) {
             Ok(v) => v,
-            Err(e) => return Decision::failed(format!("{package}.allow: {e}")),
+            Err(e) => return Decision::failed(format!("{name}.allow: {e}")),
         };
         if allow == regorus::Value::Bool(true) {
             return Decision {
@@ -153,18 +202,16 @@ impl PolicyEngine {
         }
         let error = match allow {
             regorus::Value::Bool(false) => None,
-            other => Some(format!("{package}.allow is {other:?}, not a boolean")),
+            other => Some(format!("{name}.allow is {other:?}, not a boolean")),
         };
-        let mut reasons = match engine.eval_rule(format!("{package}.deny")) {
+        let mut reasons = match self.run(&package.deny, &value) {
             Ok(regorus::Value::Set(set)) => set
                 .iter()
                 .filter_map(|r| r.as_string().ok().map(|s| s.to_string()))
                 .collect(),
             Ok(regorus::Value::Undefined) => vec![],
-            Ok(other) => {
-                return Decision::failed(format!("{package}.deny is {other:?}, not a set"))
-            }
-            Err(e) => return Decision::failed(format!("{package}.deny: {e}")),
+            Ok(other) => return Decision::failed(format!("{name}.deny is {other:?}, not a set")),
+            Err(e) => return Decision::failed(format!("{name}.deny: {e}")),
         };
         if let Some(error) = error {
             return Decision::failed(error);
