@@ -473,7 +473,7 @@ pub async fn list_live(gw: &Gateway) -> Result<Vec<(Container, State)>> {
     let mut live = Vec::with_capacity(all.len());
     for c in all {
         let state = State::from_task(tasks.remove(&c.id).as_ref());
-        if c.record.auto_remove && matches!(state, State::Exited { .. }) {
+        if c.record.auto_remove && sweepable(&c.record, &state, Utc::now()) {
             // Best effort: another berth may be removing it at the same time.
             let _ = remove(gw, &c.id, &c.snapshotter, &c.snapshot_key).await;
             continue;
@@ -481,6 +481,28 @@ pub async fn list_live(gw: &Gateway) -> Result<Vec<(Container, State)>> {
         live.push((c, state));
     }
     Ok(live)
+}
+
+/// How long an exited `--rm` container whose output a CLI was attached to
+/// is left to that CLI to remove (it does so right after the exit) before
+/// any other berth command removes it (the attached CLI died).
+const ATTACHED_REMOVAL_GRACE_SECS: i64 = 30;
+
+/// Whether an exited `--rm` container is left for this command to remove.
+/// A detached one is nobody's; an attached one belongs to the `run` that
+/// waits on it, and removing it under that `run` would fail its Wait or
+/// Delete (seen as parallel `docker run --rm` exiting 125 with "not found").
+fn sweepable(record: &Record, state: &State, now: DateTime<Utc>) -> bool {
+    let State::Exited { finished, .. } = state else {
+        return false;
+    };
+    if !record.attach_stdout {
+        return true;
+    }
+    match finished {
+        Some(t) => (now - *t).num_seconds() >= ATTACHED_REMOVAL_GRACE_SECS,
+        None => false,
+    }
 }
 
 /// Finds one container by name, ID or unique ID prefix, with its state.
@@ -816,5 +838,42 @@ mod tests {
             c.labels,
             BTreeMap::from([("app".to_string(), "web".to_string())])
         );
+    }
+}
+
+
+#[cfg(test)]
+mod sweep_tests {
+    use super::*;
+
+    fn exited(secs_ago: i64, now: DateTime<Utc>) -> State {
+        State::Exited {
+            code: 0,
+            finished: Some(now - chrono::Duration::seconds(secs_ago)),
+        }
+    }
+
+    #[test]
+    fn an_attached_run_keeps_its_exited_container_to_itself_for_a_while() {
+        let now = Utc::now();
+        let attached = Record {
+            auto_remove: true,
+            attach_stdout: true,
+            ..Default::default()
+        };
+        assert!(!sweepable(&attached, &exited(1, now), now));
+        assert!(sweepable(&attached, &exited(31, now), now));
+        assert!(!sweepable(&attached, &State::Running { pid: 1 }, now));
+    }
+
+    #[test]
+    fn a_detached_exited_container_is_removed_at_once() {
+        let now = Utc::now();
+        let detached = Record {
+            auto_remove: true,
+            attach_stdout: false,
+            ..Default::default()
+        };
+        assert!(sweepable(&detached, &exited(0, now), now));
     }
 }
