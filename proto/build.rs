@@ -1,6 +1,10 @@
 //! Generates the wire contracts berth serves.
 //!
 //! * berth's own extension service (`berth/v1/*.proto`): client and server.
+//! * BuildKit's Control API and the session services its clients serve
+//!   (`buildkit/*.proto`, hand-written with BuildKit's package names and field
+//!   numbers): client and server, since the CLI is a Control client and a
+//!   session server, and the gateway a Control server and client.
 //! * The containerd services the gateway serves to a sandbox. Their messages
 //!   are the `containerd-client` crate's types; only the server side is
 //!   generated here, from the explicit list below. A method that is not in
@@ -66,6 +70,7 @@ fn service(package: &str, name: &str, rpcs: Vec<Rpc>) -> Service {
 
 fn main() {
     println!("cargo:rerun-if-changed=berth");
+    println!("cargo:rerun-if-changed=buildkit");
     println!("cargo:rerun-if-changed=build.rs");
 
     tonic_prost_build::configure()
@@ -73,6 +78,26 @@ fn main() {
         .build_server(true)
         .compile_protos(&["berth/v1/gateway.proto"], &["."])
         .expect("compiling berth/v1/gateway.proto");
+
+    // `buildkit/google` holds the one well-known type BuildKit's messages use,
+    // for a protoc installed without its includes; prost maps it to
+    // `prost_types` regardless.
+    // Maps decode into BTreeMap so that re-encoding is deterministic: the
+    // gateway's forwarded requests and its tests do not depend on hash order.
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .btree_map(".")
+        .compile_protos(
+            &[
+                "buildkit/control.proto",
+                "buildkit/filesync.proto",
+                "buildkit/secrets.proto",
+                "buildkit/ssh.proto",
+            ],
+            &[".", "buildkit"],
+        )
+        .expect("compiling buildkit/*.proto");
 
     let services = vec![
         service(
@@ -84,11 +109,27 @@ fn main() {
             "containerd.services.namespaces.v1",
             "Namespaces",
             vec![
-                unary("Get", &svc("GetNamespaceRequest"), &svc("GetNamespaceResponse")),
-                unary("List", &svc("ListNamespacesRequest"), &svc("ListNamespacesResponse")),
+                unary(
+                    "Get",
+                    &svc("GetNamespaceRequest"),
+                    &svc("GetNamespaceResponse"),
+                ),
+                unary(
+                    "List",
+                    &svc("ListNamespacesRequest"),
+                    &svc("ListNamespacesResponse"),
+                ),
                 // Served only to refuse with a reason (rule 1: namespace writes).
-                unary("Create", &svc("CreateNamespaceRequest"), &svc("CreateNamespaceResponse")),
-                unary("Update", &svc("UpdateNamespaceRequest"), &svc("UpdateNamespaceResponse")),
+                unary(
+                    "Create",
+                    &svc("CreateNamespaceRequest"),
+                    &svc("CreateNamespaceResponse"),
+                ),
+                unary(
+                    "Update",
+                    &svc("UpdateNamespaceRequest"),
+                    &svc("UpdateNamespaceResponse"),
+                ),
                 unary("Delete", &svc("DeleteNamespaceRequest"), EMPTY),
             ],
         ),
@@ -96,11 +137,33 @@ fn main() {
             "containerd.services.containers.v1",
             "Containers",
             vec![
-                unary("Get", &svc("GetContainerRequest"), &svc("GetContainerResponse")),
-                unary("List", &svc("ListContainersRequest"), &svc("ListContainersResponse")),
-                ("ListStream", svc("ListContainersRequest"), svc("ListContainerMessage"), false, true),
-                unary("Create", &svc("CreateContainerRequest"), &svc("CreateContainerResponse")),
-                unary("Update", &svc("UpdateContainerRequest"), &svc("UpdateContainerResponse")),
+                unary(
+                    "Get",
+                    &svc("GetContainerRequest"),
+                    &svc("GetContainerResponse"),
+                ),
+                unary(
+                    "List",
+                    &svc("ListContainersRequest"),
+                    &svc("ListContainersResponse"),
+                ),
+                (
+                    "ListStream",
+                    svc("ListContainersRequest"),
+                    svc("ListContainerMessage"),
+                    false,
+                    true,
+                ),
+                unary(
+                    "Create",
+                    &svc("CreateContainerRequest"),
+                    &svc("CreateContainerResponse"),
+                ),
+                unary(
+                    "Update",
+                    &svc("UpdateContainerRequest"),
+                    &svc("UpdateContainerResponse"),
+                ),
                 unary("Delete", &svc("DeleteContainerRequest"), EMPTY),
             ],
         ),
@@ -109,9 +172,21 @@ fn main() {
             "Images",
             vec![
                 unary("Get", &svc("GetImageRequest"), &svc("GetImageResponse")),
-                unary("List", &svc("ListImagesRequest"), &svc("ListImagesResponse")),
-                unary("Create", &svc("CreateImageRequest"), &svc("CreateImageResponse")),
-                unary("Update", &svc("UpdateImageRequest"), &svc("UpdateImageResponse")),
+                unary(
+                    "List",
+                    &svc("ListImagesRequest"),
+                    &svc("ListImagesResponse"),
+                ),
+                unary(
+                    "Create",
+                    &svc("CreateImageRequest"),
+                    &svc("CreateImageResponse"),
+                ),
+                unary(
+                    "Update",
+                    &svc("UpdateImageRequest"),
+                    &svc("UpdateImageResponse"),
+                ),
                 unary("Delete", &svc("DeleteImageRequest"), EMPTY),
             ],
         ),
@@ -120,18 +195,44 @@ fn main() {
             "Content",
             vec![
                 unary("Info", &svc("InfoRequest"), &svc("InfoResponse")),
-                ("List", svc("ListContentRequest"), svc("ListContentResponse"), false, true),
-                ("Read", svc("ReadContentRequest"), svc("ReadContentResponse"), false, true),
+                (
+                    "List",
+                    svc("ListContentRequest"),
+                    svc("ListContentResponse"),
+                    false,
+                    true,
+                ),
+                (
+                    "Read",
+                    svc("ReadContentRequest"),
+                    svc("ReadContentResponse"),
+                    false,
+                    true,
+                ),
             ],
         ),
         service(
             "containerd.services.snapshots.v1",
             "Snapshots",
             vec![
-                unary("Prepare", &snap("PrepareSnapshotRequest"), &snap("PrepareSnapshotResponse")),
+                unary(
+                    "Prepare",
+                    &snap("PrepareSnapshotRequest"),
+                    &snap("PrepareSnapshotResponse"),
+                ),
                 unary("Remove", &snap("RemoveSnapshotRequest"), EMPTY),
-                unary("Stat", &snap("StatSnapshotRequest"), &snap("StatSnapshotResponse")),
-                ("List", snap("ListSnapshotsRequest"), snap("ListSnapshotsResponse"), false, true),
+                unary(
+                    "Stat",
+                    &snap("StatSnapshotRequest"),
+                    &snap("StatSnapshotResponse"),
+                ),
+                (
+                    "List",
+                    snap("ListSnapshotsRequest"),
+                    snap("ListSnapshotsResponse"),
+                    false,
+                    true,
+                ),
                 unary("Usage", &snap("UsageRequest"), &snap("UsageResponse")),
             ],
         ),
@@ -139,17 +240,29 @@ fn main() {
             "containerd.services.tasks.v1",
             "Tasks",
             vec![
-                unary("Create", &svc("CreateTaskRequest"), &svc("CreateTaskResponse")),
+                unary(
+                    "Create",
+                    &svc("CreateTaskRequest"),
+                    &svc("CreateTaskResponse"),
+                ),
                 unary("Start", &svc("StartRequest"), &svc("StartResponse")),
                 unary("Delete", &svc("DeleteTaskRequest"), &svc("DeleteResponse")),
-                unary("DeleteProcess", &svc("DeleteProcessRequest"), &svc("DeleteResponse")),
+                unary(
+                    "DeleteProcess",
+                    &svc("DeleteProcessRequest"),
+                    &svc("DeleteResponse"),
+                ),
                 unary("Get", &svc("GetRequest"), &svc("GetResponse")),
                 unary("List", &svc("ListTasksRequest"), &svc("ListTasksResponse")),
                 unary("Kill", &svc("KillRequest"), EMPTY),
                 unary("Exec", &svc("ExecProcessRequest"), EMPTY),
                 unary("ResizePty", &svc("ResizePtyRequest"), EMPTY),
                 unary("CloseIO", &svc("CloseIoRequest"), EMPTY),
-                unary("ListPids", &svc("ListPidsRequest"), &svc("ListPidsResponse")),
+                unary(
+                    "ListPids",
+                    &svc("ListPidsRequest"),
+                    &svc("ListPidsResponse"),
+                ),
                 unary("Wait", &svc("WaitRequest"), &svc("WaitResponse")),
             ],
         ),
