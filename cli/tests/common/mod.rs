@@ -9,10 +9,12 @@
 // Each test binary uses a different subset of these helpers (and re-exports).
 #![allow(dead_code, unused_imports)]
 
+mod build;
 mod fixture;
 mod snapshot;
 mod table;
 
+pub use build::*;
 pub use fixture::*;
 pub use snapshot::*;
 pub use table::*;
