@@ -292,4 +292,55 @@ fn main() {
         .build_client(false)
         .build_server(true)
         .compile(&services);
+
+    // A second, separate Content server: the one the CLI serves to BuildKit
+    // on the build session (named `oci-layout://` contexts read from it, the
+    // `oci` exporter with `tar=false` writes through it). It is not part of
+    // the gateway's allowlist above and lives in its own directory so the
+    // two generated files never collide.
+    let session_dir = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"))
+        .join("session");
+    std::fs::create_dir_all(&session_dir).expect("creating OUT_DIR/session");
+    let session_content = service(
+        "containerd.services.content.v1",
+        "Content",
+        vec![
+            unary("Info", &svc("InfoRequest"), &svc("InfoResponse")),
+            unary("Update", &svc("UpdateRequest"), &svc("UpdateResponse")),
+            (
+                "List",
+                svc("ListContentRequest"),
+                svc("ListContentResponse"),
+                false,
+                true,
+            ),
+            unary("Delete", &svc("DeleteContentRequest"), EMPTY),
+            (
+                "Read",
+                svc("ReadContentRequest"),
+                svc("ReadContentResponse"),
+                false,
+                true,
+            ),
+            unary("Status", &svc("StatusRequest"), &svc("StatusResponse")),
+            unary(
+                "ListStatuses",
+                &svc("ListStatusesRequest"),
+                &svc("ListStatusesResponse"),
+            ),
+            (
+                "Write",
+                svc("WriteContentRequest"),
+                svc("WriteContentResponse"),
+                true,
+                true,
+            ),
+            unary("Abort", &svc("AbortRequest"), EMPTY),
+        ],
+    );
+    Builder::new()
+        .build_client(false)
+        .build_server(true)
+        .out_dir(&session_dir)
+        .compile(&[session_content]);
 }

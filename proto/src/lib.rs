@@ -93,6 +93,21 @@ pub mod containerd {
     }
 }
 
+/// Services the CLI serves to BuildKit on a build session that are not
+/// BuildKit's own protos.
+pub mod session {
+    /// containerd's Content service as BuildKit's session content store
+    /// calls it (store chosen by the `buildkit-attachable-store-id` request
+    /// header). Separate from `containerd::content`, the gateway's
+    /// allowlisted subset.
+    pub mod content {
+        include!(concat!(
+            env!("OUT_DIR"),
+            "/session/containerd.services.content.v1.Content.rs"
+        ));
+    }
+}
+
 /// BuildKit's Control API and session services (hand-written protos in
 /// `proto/buildkit/`), one module per protobuf package.
 pub mod buildkit {
