@@ -298,8 +298,8 @@ fn main() {
     // `oci` exporter with `tar=false` writes through it). It is not part of
     // the gateway's allowlist above and lives in its own directory so the
     // two generated files never collide.
-    let session_dir = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"))
-        .join("session");
+    let session_dir =
+        std::path::PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("session");
     std::fs::create_dir_all(&session_dir).expect("creating OUT_DIR/session");
     let session_content = service(
         "containerd.services.content.v1",
