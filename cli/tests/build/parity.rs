@@ -123,3 +123,63 @@ fn parity_secret_mount() {
     let flag = format!("id=token,src={secret}");
     assert_parity(&ctx, &["--secret", &flag], "secret-mount");
 }
+
+#[test]
+fn parity_from_a_locally_built_image() {
+    buildhost();
+    let mut cleanup = Cleanup::new();
+    let mut images = Images::new();
+    // The base: built in the sandbox (tagged there), and the same build
+    // exported as an OCI layout for the reference, which gets it as the
+    // named context of the same name.
+    let base_ctx = Context::new(&mut cleanup, "multistage");
+    let base = images.tag("parity-base");
+    build(&["--target", "tool", "-t", &base, &base_ctx.dir]).ok();
+    let base_tar = base_ctx.beside("base-oci.tar");
+    build(&[
+        "--target",
+        "tool",
+        "--output",
+        &format!("type=oci,dest={base_tar}"),
+        &base_ctx.dir,
+    ])
+    .ok();
+    let layout = base_ctx.beside("base-layout");
+    std::fs::create_dir(&layout).expect("layout dir");
+    let file = std::fs::File::open(&base_tar).unwrap_or_else(|e| panic!("{base_tar}: {e}"));
+    tar::Archive::new(file)
+        .unpack(&layout)
+        .unwrap_or_else(|e| panic!("unpacking {base_tar}: {e}"));
+
+    let ctx = Context::new(&mut cleanup, "from-local");
+    let base_arg = format!("BASE={base}");
+    let berth_tar = ctx.beside("berth-oci.tar");
+    build(&[
+        "--build-arg",
+        &base_arg,
+        "--output",
+        &format!("type=oci,dest={berth_tar}"),
+        &ctx.dir,
+    ])
+    .ok();
+    let docker_tar = ctx.beside("docker-oci.tar");
+    // By digest: an export without a name has no tag in its index.
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{layout}/index.json")).expect("index.json"))
+            .expect("index.json is JSON");
+    let digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no manifest in {index}"));
+    let named = format!("{base}=oci-layout://{layout}@{digest}");
+    buildx_reference(
+        &ctx.dir,
+        &["--build-arg", &base_arg, "--build-context", &named],
+        &docker_tar,
+    )
+    .ok();
+    assert_same_image(
+        &OciImage::read(&berth_tar),
+        &OciImage::read(&docker_tar),
+        "from-local",
+    );
+}
