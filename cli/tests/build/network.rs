@@ -247,6 +247,9 @@ fn build_allow_security_insecure_is_refused_and_never_reaches_buildkit() {
 fn raw_solve(probe: &str) -> SolveRequest {
     let mut req = SolveRequest {
         r#ref: probe.to_string(),
+        // Well formed but for the part under test: a session ID as a
+        // client's Session stream would announce it.
+        session: unique("raw-session"),
         frontend: "dockerfile.v0".to_string(),
         ..Default::default()
     };
