@@ -180,11 +180,17 @@ async fn cleanup(up: Upstream, lease: String, snapshotter: String, keys: Vec<Str
 pub enum Stored {
     Written,
     AlreadyPresent,
+    /// Left out of the archive and taken from the sandbox's content store.
+    FromSandbox,
 }
 
 /// Stores `blob` unless the namespace already has it; either way it ends
-/// up leased and carrying `blob.labels`.
+/// up leased and carrying `blob.labels`. A blob the archive leaves out
+/// (`Source::Sandbox`) must be in the namespace already.
 pub async fn store(s: &Session, archive: &Arc<Archive>, blob: &Blob) -> Result<Stored, LoadError> {
+    if matches!(blob.source, Source::Sandbox) {
+        return take_from_sandbox(s, blob).await;
+    }
     if let Some(info) = info(s, &blob.digest.to_string()).await? {
         adopt(s, blob, &info).await?;
         return Ok(Stored::AlreadyPresent);
@@ -213,6 +219,34 @@ pub async fn store(s: &Session, archive: &Arc<Archive>, blob: &Blob) -> Result<S
             Err(e)
         }
     }
+}
+
+/// A blob left out of the archive. The lease is taken before looking, so
+/// GC cannot collect it between the check and the image records. Every call
+/// is pinned to the sandbox's namespace and containerd isolates content per
+/// namespace, so an archive can name only blobs this sandbox already has.
+async fn take_from_sandbox(s: &Session, blob: &Blob) -> Result<Stored, LoadError> {
+    s.lease_resource("content", blob.digest.as_str()).await?;
+    let Some(info) = info(s, blob.digest.as_str()).await? else {
+        return Err(invalid(format!(
+            "blob {} is neither in the archive nor in the sandbox",
+            blob.digest
+        )));
+    };
+    if info.size != blob.size as i64 {
+        return Err(invalid(format!(
+            "blob {} is {} bytes in the sandbox, its descriptor says {}",
+            blob.digest, info.size, blob.size
+        )));
+    }
+    let missing: BTreeMap<String, String> = blob
+        .labels
+        .iter()
+        .filter(|(k, v)| info.labels.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    set_labels(s, blob.digest.as_str(), &missing).await?;
+    Ok(Stored::FromSandbox)
 }
 
 pub async fn info(s: &Session, digest: &str) -> Result<Option<Info>, LoadError> {
@@ -399,6 +433,15 @@ fn read_chunks(archive: &Arc<Archive>, blob: &Blob) -> mpsc::Receiver<Result<Vec
                         return;
                     }
                 }
+            });
+        }
+        Source::Sandbox => {
+            // `store` never writes these; refuse rather than write nothing.
+            let digest = blob.digest.clone();
+            tokio::spawn(async move {
+                let _ = tx
+                    .send(Err(invalid(format!("blob {digest} is not in the archive"))))
+                    .await;
             });
         }
         Source::Archive(loc) => {

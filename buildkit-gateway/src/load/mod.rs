@@ -8,6 +8,13 @@
 //! (`unpack`), and the image records created last (`images`). On any error
 //! the records are not created, extraction snapshots are removed and the
 //! lease is deleted, so containerd's GC takes the partial blobs.
+//!
+//! An OCI layout may leave out layers of the images it imports when the
+//! sandbox's content store already holds them (a build exports only what
+//! the sandbox lacks): such a layer is leased, then checked with
+//! `Content.Info` in the sandbox's namespace for its digest and size, all
+//! before anything is written; one the sandbox lacks is refused
+//! ("blob … is neither in the archive nor in the sandbox").
 
 mod archive;
 mod content;
@@ -131,13 +138,20 @@ async fn apply(
 ) -> Result<Vec<LoadedImage>, LoadError> {
     let layers = plan.layer_count();
     let mut layer_no = 0;
-    for blob in &plan.blobs {
+    // Blobs the archive leaves out first: a load that names a blob the
+    // sandbox lacks is refused before anything is written.
+    let (from_sandbox, in_archive): (Vec<&plan::Blob>, Vec<&plan::Blob>) = plan
+        .blobs
+        .iter()
+        .partition(|b| matches!(b.source, plan::Source::Sandbox));
+    for blob in from_sandbox.into_iter().chain(in_archive) {
         let stored = content::store(s, archive, blob).await?;
         if blob.role == plan::Role::Layer {
             layer_no += 1;
             let note = match stored {
                 content::Stored::Written => "",
                 content::Stored::AlreadyPresent => " (already present)",
+                content::Stored::FromSandbox => " (from the sandbox)",
             };
             progress_line(
                 progress,

@@ -12,7 +12,7 @@ use std::process::Command;
 use tokio::sync::mpsc;
 
 use super::oci::Digest;
-use super::testdata::{gzip, DockerSave, TempFile};
+use super::testdata::{gzip, DockerSave, OciLayout, TempFile};
 use super::{import_archive, LoadError};
 use crate::sandbox::Sandbox;
 use crate::upstream::Upstream;
@@ -22,8 +22,12 @@ const SOCKET: &str = "/run/berth-stack/containerd/containerd.sock";
 const NAMESPACE: &str = "scratch-load";
 
 fn ctr(args: &[&str]) -> String {
+    ctr_in(NAMESPACE, args)
+}
+
+fn ctr_in(namespace: &str, args: &[&str]) -> String {
     let out = Command::new("ctr")
-        .args(["-a", SOCKET, "-n", NAMESPACE])
+        .args(["-a", SOCKET, "-n", namespace])
         .args(args)
         .output()
         .expect("running ctr");
@@ -38,8 +42,12 @@ fn ctr(args: &[&str]) -> String {
 /// Lines of `ctr <what> ls -q`, or the keys of `ctr snapshots ls` (which
 /// has no `-q`).
 fn listed(what: &str) -> Vec<String> {
+    listed_in(NAMESPACE, what)
+}
+
+fn listed_in(namespace: &str, what: &str) -> Vec<String> {
     if what == "snapshots" {
-        let table = ctr(&["snapshots", "ls"]);
+        let table = ctr_in(namespace, &["snapshots", "ls"]);
         return table
             .lines()
             .skip(1)
@@ -47,38 +55,39 @@ fn listed(what: &str) -> Vec<String> {
             .map(str::to_string)
             .collect();
     }
-    ctr(&[what, "ls", "-q"])
+    ctr_in(namespace, &[what, "ls", "-q"])
         .lines()
         .map(str::to_string)
         .collect()
 }
 
-/// Removes everything in the scratch namespace, then the namespace.
-struct Scratch;
+/// Removes everything in a scratch namespace, then the namespace.
+struct Scratch(&'static str);
 
 impl Drop for Scratch {
     fn drop(&mut self) {
+        let namespace = self.0;
         let run = |args: &[&str]| {
             let _ = Command::new("ctr")
-                .args(["-a", SOCKET, "-n", NAMESPACE])
+                .args(["-a", SOCKET, "-n", namespace])
                 .args(args)
                 .output();
         };
-        for image in listed_quiet("images") {
+        for image in listed_quiet(namespace, "images") {
             run(&["images", "rm", "--sync", &image]);
         }
-        for lease in listed_quiet("leases") {
+        for lease in listed_quiet(namespace, "leases") {
             run(&["leases", "rm", "--sync", &lease]);
         }
         let _ = Command::new("ctr")
-            .args(["-a", SOCKET, "namespaces", "rm", NAMESPACE])
+            .args(["-a", SOCKET, "namespaces", "rm", namespace])
             .output();
     }
 }
 
-fn listed_quiet(what: &str) -> Vec<String> {
+fn listed_quiet(namespace: &str, what: &str) -> Vec<String> {
     Command::new("ctr")
-        .args(["-a", SOCKET, "-n", NAMESPACE, what, "ls", "-q"])
+        .args(["-a", SOCKET, "-n", namespace, what, "ls", "-q"])
         .output()
         .map(|o| {
             String::from_utf8_lossy(&o.stdout)
@@ -89,9 +98,9 @@ fn listed_quiet(what: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn sandbox() -> Sandbox {
+fn sandbox(namespace: &str) -> Sandbox {
     Sandbox {
-        namespace: NAMESPACE.into(),
+        namespace: namespace.into(),
         netns_path: PathBuf::from("/run/netns/berth-sandbox"),
         proxy_env: Vec::new(),
         volume_roots: Vec::new(),
@@ -101,7 +110,14 @@ fn sandbox() -> Sandbox {
 }
 
 async fn load(path: &Path) -> (Result<Vec<LoadedImage>, LoadError>, Vec<String>) {
-    let up = Upstream::new(Path::new(SOCKET), NAMESPACE).unwrap();
+    load_into(NAMESPACE, path).await
+}
+
+async fn load_into(
+    namespace: &str,
+    path: &Path,
+) -> (Result<Vec<LoadedImage>, LoadError>, Vec<String>) {
+    let up = Upstream::new(Path::new(SOCKET), namespace).unwrap();
     let (tx, mut rx) = mpsc::channel(256);
     let collector = tokio::spawn(async move {
         let mut lines = Vec::new();
@@ -110,7 +126,7 @@ async fn load(path: &Path) -> (Result<Vec<LoadedImage>, LoadError>, Vec<String>)
         }
         lines
     });
-    let result = import_archive(&up, &sandbox(), path, &tx).await;
+    let result = import_archive(&up, &sandbox(namespace), path, &tx).await;
     drop(tx);
     (result, collector.await.unwrap())
 }
@@ -135,7 +151,7 @@ async fn loads_archives_into_a_scratch_namespace() {
         Path::new(SOCKET).exists(),
         "the local stack is not up: {SOCKET} is missing"
     );
-    let _scratch = Scratch;
+    let _scratch = Scratch(NAMESPACE);
     let workdir = TempFile::with(b"");
     let dir = workdir.path().parent().unwrap();
 
@@ -284,9 +300,115 @@ async fn loads_archives_into_a_scratch_namespace() {
 
 /// Runs containerd's GC synchronously (deleting a lease with --sync does).
 fn force_gc() {
+    force_gc_in(NAMESPACE);
+}
+
+fn force_gc_in(namespace: &str) {
     let id = format!("berth-load-gc-{:016x}", rand::random::<u64>());
-    ctr(&["leases", "create", "--id", &id]);
-    ctr(&["leases", "rm", "--sync", &id]);
+    ctr_in(namespace, &["leases", "create", "--id", &id]);
+    ctr_in(namespace, &["leases", "rm", "--sync", &id]);
+}
+
+/// The archives a build's export sends: layers the sandbox has are left out.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local stack (fixtures/stack/up.sh)"]
+async fn takes_left_out_layers_from_the_sandbox_only() {
+    assert!(
+        Path::new(SOCKET).exists(),
+        "the local stack is not up: {SOCKET} is missing"
+    );
+    const NS: &str = "scratch-load-partial";
+    const OTHER: &str = "scratch-load-other";
+    let _scratch = Scratch(NS);
+    let _other = Scratch(OTHER);
+
+    // 1. A complete image puts the layer into the sandbox.
+    let base = OciLayout::with_file("partial.txt", b"shared layer\n");
+    let full = TempFile::with(&base.tar());
+    let (result, _) = load_into(NS, full.path()).await;
+    result.expect("the complete image loads");
+
+    // 2. A second image over the same layer, whose archive leaves it out
+    //    (what a rebuild exports), takes it from the sandbox.
+    let mut rebuilt = base.sibling("true", "docker.io/library/rebuilt:1");
+    rebuilt.omit = Some(rebuilt.layer_digest.clone());
+    let partial = TempFile::with(&rebuilt.tar());
+    let (result, lines) = load_into(NS, partial.path()).await;
+    let loaded = result.expect("the partial archive loads");
+    eprintln!("progress: {lines:#?}");
+    assert_eq!(loaded[0].name, "docker.io/library/rebuilt:1");
+    assert_eq!(loaded[0].config_digest, rebuilt.config_digest.to_string());
+    assert!(
+        lines.iter().any(|l| l.contains("(from the sandbox)")),
+        "{lines:?}"
+    );
+    assert!(listed_in(NS, "leases").is_empty(), "lease left behind");
+    // Once the first image is gone, the second one alone keeps the layer
+    // and its snapshot: its manifest's GC labels root them.
+    ctr_in(
+        NS,
+        &["images", "rm", "--sync", "docker.io/library/busybox:latest"],
+    );
+    force_gc_in(NS);
+    let content = listed_in(NS, "content");
+    assert!(
+        content.contains(&rebuilt.layer_digest.to_string()),
+        "layer collected: {content:?}"
+    );
+    assert_eq!(
+        listed_in(NS, "snapshots").len(),
+        1,
+        "snapshot collected although the rebuilt image's config refers to it"
+    );
+
+    // 3. A layer the sandbox lacks is refused before anything is written,
+    //    and nothing is left behind.
+    let mut fresh = OciLayout::with_file("fresh.txt", b"never loaded\n");
+    fresh.annotations = vec![(
+        super::plan::ANNOTATION_IMAGE_NAME,
+        "docker.io/library/fresh:1",
+    )];
+    fresh.omit = Some(fresh.layer_digest.clone());
+    let content_before = listed_in(NS, "content");
+    let snapshots_before = listed_in(NS, "snapshots");
+    let absent = TempFile::with(&fresh.tar());
+    let (result, _) = load_into(NS, absent.path()).await;
+    let e = result.expect_err("an absent layer is refused").to_string();
+    assert_eq!(
+        e,
+        format!(
+            "invalid archive: blob {} is neither in the archive nor in the sandbox",
+            fresh.layer_digest
+        )
+    );
+    assert!(!listed_in(NS, "images").contains(&"docker.io/library/fresh:1".to_string()));
+    assert!(listed_in(NS, "leases").is_empty(), "lease left behind");
+    force_gc_in(NS);
+    assert_eq!(
+        listed_in(NS, "content"),
+        content_before,
+        "blobs left behind"
+    );
+    assert_eq!(listed_in(NS, "snapshots"), snapshots_before);
+
+    // 4. Another namespace's blobs do not count: the archive may name only
+    //    what this sandbox has (containerd isolates content per namespace).
+    let other = OciLayout::with_file("other.txt", b"another sandbox's layer\n");
+    let other_full = TempFile::with(&other.tar());
+    let (result, _) = load_into(OTHER, other_full.path()).await;
+    result.expect("the other namespace's image loads");
+    let mut borrowing = other.sibling("true", "docker.io/library/borrowing:1");
+    borrowing.omit = Some(borrowing.layer_digest.clone());
+    let borrowing = TempFile::with(&borrowing.tar());
+    let (result, _) = load_into(NS, borrowing.path()).await;
+    let e = result
+        .expect_err("another namespace's layer is refused")
+        .to_string();
+    assert!(
+        e.contains("is neither in the archive nor in the sandbox"),
+        "{e}"
+    );
+    assert!(listed_in(NS, "leases").is_empty(), "lease left behind");
 }
 
 fn config_with(diff_ids: &[&Digest]) -> Vec<u8> {

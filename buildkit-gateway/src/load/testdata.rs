@@ -119,12 +119,26 @@ pub fn layer_tar(file: &str, content: &[u8]) -> Vec<u8> {
 }
 
 fn image_config(diff_ids: &[&Digest]) -> Vec<u8> {
+    image_config_with(diff_ids, "sh")
+}
+
+fn image_config_with(diff_ids: &[&Digest], cmd: &str) -> Vec<u8> {
     let (os, arch) = host_platform();
     serde_json::to_vec(&serde_json::json!({
         "architecture": arch,
         "os": os,
-        "config": {"Cmd": ["sh"]},
+        "config": {"Cmd": [cmd]},
         "rootfs": {"type": "layers", "diff_ids": diff_ids.iter().map(|d| d.as_str()).collect::<Vec<_>>()},
+    }))
+    .unwrap()
+}
+
+fn manifest_of(config: &Digest, config_size: usize, layer: &Digest, layer_size: usize) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": oci::OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.as_str(), "size": config_size},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer.as_str(), "size": layer_size}],
     }))
     .unwrap()
 }
@@ -161,13 +175,7 @@ impl OciLayout {
         let layer_digest = Digest::of(&layer);
         let config = image_config(&[&diff_id]);
         let config_digest = Digest::of(&config);
-        let manifest = serde_json::to_vec(&serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": oci::OCI_MANIFEST,
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest.as_str(), "size": config.len()},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest.as_str(), "size": layer.len()}],
-        }))
-        .unwrap();
+        let manifest = manifest_of(&config_digest, config.len(), &layer_digest, layer.len());
         let manifest_digest = Digest::of(&manifest);
         Self {
             layer,
@@ -182,6 +190,37 @@ impl OciLayout {
                 (ANNOTATION_IMAGE_NAME, "docker.io/library/busybox:latest"),
                 (ANNOTATION_REF_NAME, "latest"),
             ],
+            extra: Vec::new(),
+            omit: None,
+            corrupt_manifest: false,
+            corrupt_layer: false,
+            index_override: None,
+            manifest_size_delta: 0,
+        }
+    }
+
+    /// The same layer under another config (its Cmd) and name: a second
+    /// image that shares this one's layer, as a rebuild does.
+    pub fn sibling(&self, cmd: &str, name: &'static str) -> Self {
+        let config = image_config_with(&[&self.diff_id], cmd);
+        let config_digest = Digest::of(&config);
+        let manifest = manifest_of(
+            &config_digest,
+            config.len(),
+            &self.layer_digest,
+            self.layer.len(),
+        );
+        let manifest_digest = Digest::of(&manifest);
+        Self {
+            layer: self.layer.clone(),
+            layer_digest: self.layer_digest.clone(),
+            diff_id: self.diff_id.clone(),
+            config,
+            config_digest,
+            manifest,
+            manifest_digest,
+            index: None,
+            annotations: vec![(ANNOTATION_IMAGE_NAME, name)],
             extra: Vec::new(),
             omit: None,
             corrupt_manifest: false,

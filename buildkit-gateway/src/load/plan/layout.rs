@@ -242,17 +242,24 @@ impl Planner<'_> {
                 manifest.config.digest
             )
         });
-        let mut layer_locs = Vec::new();
+        let mut layer_sources = Vec::new();
         for (i, layer) in manifest.layers.iter().enumerate() {
-            let loc = self.locate(layer, "layer", false)?;
-            if loc.is_none() && missing.is_none() {
+            // A layer the archive leaves out of a manifest it must import
+            // is the sandbox's to supply (a build's export sends only the
+            // blobs the sandbox lacks); elsewhere it is just absent.
+            let source = match self.locate(layer, "layer", false)? {
+                Some(loc) => Some(Source::Archive(loc)),
+                None if required => Some(Source::Sandbox),
+                None => None,
+            };
+            if source.is_none() && missing.is_none() {
                 missing = Some(format!(
                     "blob {} is missing (layer {} of {what})",
                     layer.digest,
                     i + 1
                 ));
             }
-            layer_locs.push(loc);
+            layer_sources.push(source);
         }
         if required {
             if let Some(missing) = missing {
@@ -293,8 +300,8 @@ impl Planner<'_> {
             .as_ref()
             .map(|c| &c.rootfs.diff_ids)
             .filter(|ids| ids.len() == manifest.layers.len());
-        for (i, (layer, loc)) in manifest.layers.iter().zip(layer_locs).enumerate() {
-            let Some(loc) = loc else { continue };
+        for (i, (layer, source)) in manifest.layers.iter().zip(layer_sources).enumerate() {
+            let Some(source) = source else { continue };
             let mut labels = BTreeMap::new();
             if let Some(ids) = diff_ids {
                 if oci::is_compressed_layer(&layer.media_type) {
@@ -305,7 +312,7 @@ impl Planner<'_> {
                 digest: layer.digest.clone(),
                 size: layer.size,
                 role: Role::Layer,
-                source: Source::Archive(loc),
+                source,
                 labels,
             })?;
         }

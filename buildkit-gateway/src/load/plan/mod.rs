@@ -6,6 +6,11 @@
 //! it is believed. Layer bytes are checked later, while they are written.
 //!
 //! `layout` walks OCI image layouts, `docker` legacy `docker save` archives.
+//!
+//! An OCI layout may leave out layers of the manifests it must import: they
+//! are planned as `Source::Sandbox` and taken from the sandbox's own content
+//! store (never another namespace's) or refused when it lacks them. Indexes,
+//! manifests and configs must be in the archive, since the plan reads them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -47,6 +52,10 @@ pub enum Source {
     Archive(Loc),
     /// A manifest berth wrote itself (legacy docker save).
     Bytes(Arc<[u8]>),
+    /// A layer of a required manifest that the archive leaves out: it must
+    /// already be in the sandbox's own content store (checked when stored).
+    /// This is how a build exports only the blobs the sandbox lacks.
+    Sandbox,
 }
 
 #[derive(Debug, Clone)]

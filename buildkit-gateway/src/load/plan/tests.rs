@@ -168,14 +168,44 @@ fn prefers_the_oci_index_and_takes_repo_tags_for_unnamed_entries() {
 }
 
 #[test]
-fn refuses_a_missing_blob() {
+fn plans_a_left_out_layer_from_the_sandbox() {
     let mut oci = OciLayout::busybox();
     oci.omit = Some(oci.layer_digest.clone());
+    let plan = plan_of(&oci.tar()).unwrap();
+    let layer = &plan.blobs[0];
+    assert_eq!(layer.role, Role::Layer);
+    assert_eq!(layer.digest, oci.layer_digest);
+    assert_eq!(layer.size, oci.layer.len() as u64);
+    assert!(matches!(layer.source, Source::Sandbox), "{layer:?}");
+    // Its labels still go on the sandbox's copy, and it is still unpacked.
+    assert_eq!(labels(layer), [(LABEL_UNCOMPRESSED, oci.diff_id.as_str())]);
+    let unpack = plan.images[0].unpack.as_ref().expect("still unpacked");
+    assert_eq!(unpack.layers[0].digest, oci.layer_digest);
+    // Everything the archive holds comes from the archive.
+    assert!(plan.blobs[1..]
+        .iter()
+        .all(|b| matches!(b.source, Source::Archive(_))));
+}
+
+#[test]
+fn refuses_a_missing_config_or_manifest() {
+    // The plan reads them, so the sandbox cannot stand in for them.
+    let mut oci = OciLayout::busybox();
+    oci.omit = Some(oci.config_digest.clone());
     assert_eq!(
         err_of(&oci.tar()),
         format!(
-            "invalid archive: blob {} is missing (layer 1 of manifest {})",
-            oci.layer_digest, oci.manifest_digest
+            "invalid archive: blob {} is missing (config)",
+            oci.config_digest
+        )
+    );
+    let mut oci = OciLayout::busybox();
+    oci.omit = Some(oci.manifest_digest.clone());
+    assert_eq!(
+        err_of(&oci.tar()),
+        format!(
+            "invalid archive: blob {} is missing (manifest)",
+            oci.manifest_digest
         )
     );
 }
@@ -184,11 +214,23 @@ fn refuses_a_missing_blob() {
 fn tolerates_other_platforms_missing_from_an_index() {
     let mut oci = OciLayout::busybox();
     oci.wrap_in_index(&[("linux", "riscv-elsewhere")]);
-    // The second platform's manifest is listed but absent: fine.
-    assert!(plan_of(&oci.tar()).is_ok());
-    // The host platform's layer missing is not.
+    // The second platform's manifest is listed but absent: fine, and not
+    // asked of the sandbox either.
+    let plan = plan_of(&oci.tar()).unwrap();
+    assert!(!plan
+        .blobs
+        .iter()
+        .any(|b| matches!(b.source, Source::Sandbox)));
+    // The host platform's layer left out must come from the sandbox.
     oci.omit = Some(oci.layer_digest.clone());
-    assert!(err_of(&oci.tar()).contains(&format!("blob {} is missing", oci.layer_digest)));
+    let plan = plan_of(&oci.tar()).unwrap();
+    let from_sandbox: Vec<&Digest> = plan
+        .blobs
+        .iter()
+        .filter(|b| matches!(b.source, Source::Sandbox))
+        .map(|b| &b.digest)
+        .collect();
+    assert_eq!(from_sandbox, [&oci.layer_digest]);
 }
 
 #[test]
