@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::buildkit::dial::UpstreamAddr;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -14,9 +16,16 @@ pub struct Config {
     pub containerd_socket: PathBuf,
     /// Where the containerd facade listens for the sandbox.
     pub listen_containerd: PathBuf,
-    /// Where the BuildKit facade listens for the sandbox (later issue).
+    /// Where the BuildKit facade listens for the sandbox. Needs
+    /// `buildkit_upstream`; without it no build is served.
     #[serde(default)]
     pub listen_buildkit: Option<PathBuf>,
+    /// The BuildKit the facade forwards to (never exposed to the sandbox):
+    /// `unix:///path/buildkitd.sock` for a buildkitd, or
+    /// `docker+unix:///path/docker.sock` for Docker Engine's embedded BuildKit
+    /// (reached with `POST /grpc` and an upgrade to h2c).
+    #[serde(default)]
+    pub buildkit_upstream: Option<UpstreamAddr>,
     /// Gateway-private state: FIFOs, logs. Must not be writable by the agent.
     pub state_dir: PathBuf,
     /// Directory with the Rego policies and their data.
@@ -40,6 +49,60 @@ impl Config {
             .map_err(|e| anyhow::anyhow!("reading config {}: {e}", path.display()))?;
         let cfg: Config = toml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("parsing config {}: {e}", path.display()))?;
+        if cfg.listen_buildkit.is_some() && cfg.buildkit_upstream.is_none() {
+            anyhow::bail!(
+                "config {}: listen_buildkit needs buildkit_upstream",
+                path.display()
+            );
+        }
         Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+namespace = "ns"
+containerd_socket = "/run/c.sock"
+listen_containerd = "/run/g/c.sock"
+state_dir = "/var/lib/g"
+policy_dir = "/p"
+netns_path = "/run/netns/s"
+proxy_url = "http://10.200.0.1:3128"
+volume_roots = []
+snapshotter = "overlayfs"
+"#;
+
+    fn load(extra: &str) -> anyhow::Result<Config> {
+        let dir = std::env::temp_dir().join(format!(
+            "berth-config-test-{}-{:x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gateway.toml");
+        std::fs::write(&path, format!("{BASE}{extra}")).unwrap();
+        let res = Config::load(&path);
+        std::fs::remove_dir_all(&dir).unwrap();
+        res
+    }
+
+    #[test]
+    fn buildkit_keys() {
+        let cfg = load(
+            "listen_buildkit = \"/run/g/b.sock\"\nbuildkit_upstream = \"docker+unix:///run/d.sock\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.buildkit_upstream,
+            Some(UpstreamAddr::DockerUnix("/run/d.sock".into()))
+        );
+        assert!(load("").unwrap().buildkit_upstream.is_none());
+        let err = load("listen_buildkit = \"/run/g/b.sock\"\n").unwrap_err();
+        assert!(err.to_string().contains("needs buildkit_upstream"), "{err}");
+        let err = load("buildkit_upstream = \"tcp://1.2.3.4:1\"\n").unwrap_err();
+        assert!(err.to_string().contains("is not unix:///path"), "{err:#}");
     }
 }

@@ -5,6 +5,7 @@
 //! refuses everything else. See `architecture/README.md`.
 
 pub mod admission;
+pub mod buildkit;
 pub mod config;
 pub mod load;
 pub mod policy;

@@ -3,6 +3,10 @@
 //! talks to the real containerd on the sandbox's behalf.
 
 mod audit;
+// The BuildKit facade's service; its decisions are in the library
+// (`berth_gateway::buildkit`).
+#[path = "buildkit/facade.rs"]
+mod buildkit_facade;
 mod error;
 mod server;
 mod services;
@@ -35,7 +39,7 @@ const GRACE: Duration = Duration::from_secs(5);
 #[command(
     name = "berth-gateway",
     version,
-    about = "Per-sandbox policy gateway in front of containerd"
+    about = "Per-sandbox policy gateway in front of containerd and BuildKit"
 )]
 struct Args {
     /// The gateway's configuration file (TOML).
@@ -86,6 +90,31 @@ async fn serve(
     sb: Sandbox,
     dirs: StateDirs,
 ) -> anyhow::Result<()> {
+    let buildkit = match (&cfg.listen_buildkit, &cfg.buildkit_upstream) {
+        (Some(path), Some(addr)) => {
+            let facade = Arc::new(buildkit_facade::Facade::new(
+                engine.clone(),
+                sb.clone(),
+                addr,
+            ));
+            let listener = bind(path)?;
+            audit::info(&format!(
+                "serving the BuildKit facade on {}, forwarding to {addr}",
+                path.display()
+            ));
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(async move {
+                let shutdown = async {
+                    let _ = stopped.await;
+                };
+                if let Err(e) = buildkit_facade::serve(facade, listener, shutdown).await {
+                    audit::internal_error(&format!("the BuildKit facade stopped: {e:#}"));
+                }
+            });
+            Some((stop, task, path.clone()))
+        }
+        _ => None,
+    };
     let up = Upstream::new(&cfg.containerd_socket, &cfg.namespace)?;
     let relays = Relays::new(dirs.io, dirs.logs);
     match relays.recover() {
@@ -111,12 +140,6 @@ async fn serve(
         cfg.namespace,
         cfg.listen_containerd.display()
     ));
-    if let Some(p) = &cfg.listen_buildkit {
-        audit::info(&format!(
-            "not serving the BuildKit facade on {}: not in this version",
-            p.display()
-        ));
-    }
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let mut server = tokio::spawn(server::serve(ctx, listener, async {
@@ -135,6 +158,13 @@ async fn serve(
         }
     }
     let _ = std::fs::remove_file(&cfg.listen_containerd);
+    if let Some((stop, mut task, path)) = buildkit {
+        let _ = stop.send(());
+        if tokio::time::timeout(GRACE, &mut task).await.is_err() {
+            audit::info("stopping: builds still running after the grace period are cut");
+        }
+        let _ = std::fs::remove_file(path);
+    }
     res
 }
 

@@ -43,6 +43,8 @@
 //!    ├─ "task_exec"
 //!    │    container_id, exec_id, stdio: Stdio, process: Process,
 //!    │    container_capabilities: [cap]  (bounding set of the container)
+//!    ├─ "solve"  (BuildKit Control.Solve; fields documented on
+//!    │    `buildkit::solve::SolveFacts`)
 //!    └─ "generic"  (no fields)
 //!
 //! Process = { cwd, terminal, user: { uid, gid, additional_gids },
@@ -105,6 +107,7 @@ pub enum Request {
     ContainerUpdate(ContainerUpdate),
     TaskCreate(TaskCreate),
     TaskExec(TaskExec),
+    Solve(crate::buildkit::SolveFacts),
     Generic,
 }
 

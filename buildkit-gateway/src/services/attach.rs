@@ -180,6 +180,7 @@ mod tests {
             containerd_socket: dir.join("no-containerd.sock"),
             listen_containerd: dir.join("gateway.sock"),
             listen_buildkit: None,
+            buildkit_upstream: None,
             state_dir: dir.clone(),
             policy_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies"),
             netns_path: "/run/netns/attach-test".into(),

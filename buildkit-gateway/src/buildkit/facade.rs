@@ -1,0 +1,341 @@
+//! `moby.buildkit.v1.Control` as the sandbox sees it, on `listen_buildkit`.
+//!
+//! Part of the binary (declared in `main.rs`), beside the containerd
+//! facade's services, whose conventions it follows: every call is decided
+//! and logged as one audit line before anything reaches BuildKit, a refusal
+//! is PermissionDenied with the rule's words, an internal failure is
+//! Internal without details. Served: Solve (decided by `berth.control.solve`
+//! and hardened, `berth_gateway::buildkit`), Status, Session (the session's
+//! metadata checked and copied, nothing else), ListWorkers, DiskUsage, Prune
+//! and Info. The build-history methods are not in berth's protos, so tonic
+//! answers Unimplemented for them as for any other method.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use berth_gateway::admission::{self, Denied};
+use berth_gateway::buildkit::dial::UpstreamAddr;
+use berth_gateway::buildkit::session::SessionHeaders;
+use berth_gateway::buildkit::{self as decide, BuildSandbox};
+use berth_gateway::policy::PolicyEngine;
+use berth_gateway::sandbox::Sandbox;
+use berth_proto::buildkit::control::{self as bk, control_client::ControlClient, control_server};
+use futures::StreamExt;
+use tokio::net::UnixListener;
+use tokio_stream::wrappers::UnixListenerStream;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status, Streaming};
+
+use crate::audit::{self, Peer, Verdict};
+use crate::error::{GatewayError, Result};
+use crate::services::{method, reply, BoxStream, Method, Reply};
+
+const SOLVE: Method = method!("moby.buildkit.v1.Control", "Solve", "control.solve");
+const STATUS: Method = method!("moby.buildkit.v1.Control", "Status", "control.status");
+const SESSION: Method = method!("moby.buildkit.v1.Control", "Session", "control.session");
+const LIST_WORKERS: Method = method!(
+    "moby.buildkit.v1.Control",
+    "ListWorkers",
+    "control.list_workers"
+);
+const DISK_USAGE: Method = method!(
+    "moby.buildkit.v1.Control",
+    "DiskUsage",
+    "control.disk_usage"
+);
+const PRUNE: Method = method!("moby.buildkit.v1.Control", "Prune", "control.prune");
+const INFO: Method = method!("moby.buildkit.v1.Control", "Info", "control.info");
+
+/// BuildKit's own limit on received messages (the Go daemon's and client's
+/// default); tonic's 4 MiB would cut large status batches and session frames.
+const MAX_MESSAGE: usize = 16 << 20;
+
+/// What the BuildKit facade needs: the policies, the sandbox's facts and the
+/// upstream connection.
+pub struct Facade {
+    engine: PolicyEngine,
+    sb: Sandbox,
+    build: BuildSandbox,
+    up: ControlClient<Channel>,
+}
+
+impl Facade {
+    pub fn new(engine: PolicyEngine, sb: Sandbox, upstream: &UpstreamAddr) -> Self {
+        let up = ControlClient::new(upstream.channel())
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE);
+        Self {
+            build: BuildSandbox::from_sandbox(&sb),
+            engine,
+            sb,
+            up,
+        }
+    }
+
+    fn client(&self) -> ControlClient<Channel> {
+        self.up.clone()
+    }
+
+    /// Decides a method with the generic policy and logs the decision.
+    fn decide(&self, peer: Peer, m: &Method, object: &str) -> Result<()> {
+        match admission::generic(&self.engine, &self.sb, m.rule, object) {
+            Ok(_) => {
+                log(peer, m, object, Verdict::Allow, m.rule, &[]);
+                Ok(())
+            }
+            Err(d) => Err(self.denied(peer, m, object, d)),
+        }
+    }
+
+    fn denied(&self, peer: Peer, m: &Method, object: &str, d: Denied) -> GatewayError {
+        log(peer, m, object, Verdict::Deny, &d.rule, &d.reasons);
+        GatewayError::Denied(d)
+    }
+}
+
+fn log(peer: Peer, m: &Method, object: &str, verdict: Verdict, rule: &str, reasons: &[String]) {
+    audit::decision(&audit::Decision {
+        peer,
+        method: m.path,
+        object,
+        verdict,
+        rule,
+        reasons,
+    });
+}
+
+/// BuildKit's answer, with its code and words (the CLI shows why a build
+/// failed) but without its details: those carry Go stack traces and the
+/// daemon's paths. An unreachable daemon is reworded, since the transport
+/// error names the gateway's upstream socket.
+fn upstream(s: Status) -> GatewayError {
+    if s.code() == Code::Unavailable {
+        audit::internal_error(&format!("buildkit unavailable: {}", s.message()));
+        return GatewayError::client(
+            Code::Unavailable,
+            "buildkit is not reachable from the gateway",
+        );
+    }
+    GatewayError::client(s.code(), s.message())
+}
+
+fn relay<T: Send + 'static>(s: Streaming<T>) -> BoxStream<T> {
+    Box::pin(s.map(|item| item.map_err(|e| Status::from(upstream(e)))))
+}
+
+pub struct Control(pub Arc<Facade>);
+
+#[tonic::async_trait]
+impl control_server::Control for Control {
+    async fn solve(&self, req: Request<bk::SolveRequest>) -> Reply<bk::SolveResponse> {
+        let peer = Peer::of(&req);
+        reply(self.solve(peer, req.into_inner()).await)
+    }
+
+    type StatusStream = BoxStream<bk::StatusResponse>;
+
+    async fn status(&self, req: Request<bk::StatusRequest>) -> Reply<Self::StatusStream> {
+        let peer = Peer::of(&req);
+        reply(self.status(peer, req.into_inner()).await)
+    }
+
+    type SessionStream = BoxStream<bk::BytesMessage>;
+
+    async fn session(
+        &self,
+        req: Request<Streaming<bk::BytesMessage>>,
+    ) -> Reply<Self::SessionStream> {
+        let peer = Peer::of(&req);
+        reply(self.session(peer, req).await)
+    }
+
+    async fn list_workers(
+        &self,
+        req: Request<bk::ListWorkersRequest>,
+    ) -> Reply<bk::ListWorkersResponse> {
+        let peer = Peer::of(&req);
+        let f = &self.0;
+        reply(
+            async {
+                f.decide(peer, &LIST_WORKERS, "")?;
+                Ok(f.client()
+                    .list_workers(req.into_inner())
+                    .await
+                    .map_err(upstream)?
+                    .into_inner())
+            }
+            .await,
+        )
+    }
+
+    async fn disk_usage(&self, req: Request<bk::DiskUsageRequest>) -> Reply<bk::DiskUsageResponse> {
+        let peer = Peer::of(&req);
+        let f = &self.0;
+        reply(
+            async {
+                f.decide(peer, &DISK_USAGE, "")?;
+                Ok(f.client()
+                    .disk_usage(req.into_inner())
+                    .await
+                    .map_err(upstream)?
+                    .into_inner())
+            }
+            .await,
+        )
+    }
+
+    type PruneStream = BoxStream<bk::UsageRecord>;
+
+    async fn prune(&self, req: Request<bk::PruneRequest>) -> Reply<Self::PruneStream> {
+        let peer = Peer::of(&req);
+        let f = &self.0;
+        reply(
+            async {
+                f.decide(peer, &PRUNE, "")?;
+                let s = f.client().prune(req.into_inner()).await.map_err(upstream)?;
+                Ok(relay(s.into_inner()))
+            }
+            .await,
+        )
+    }
+
+    async fn info(&self, req: Request<bk::InfoRequest>) -> Reply<bk::InfoResponse> {
+        let peer = Peer::of(&req);
+        let f = &self.0;
+        reply(
+            async {
+                f.decide(peer, &INFO, "")?;
+                Ok(f.client()
+                    .info(req.into_inner())
+                    .await
+                    .map_err(upstream)?
+                    .into_inner())
+            }
+            .await,
+        )
+    }
+}
+
+impl Control {
+    async fn solve(&self, peer: Peer, req: bk::SolveRequest) -> Result<bk::SolveResponse> {
+        let f = &self.0;
+        let object = req.r#ref.clone();
+        let (hardened, v) = match decide::solve(&f.engine, &f.sb, &f.build, req) {
+            Ok(ok) => ok,
+            Err(d) => return Err(f.denied(peer, &SOLVE, &object, d)),
+        };
+        log(peer, &SOLVE, &v.object, Verdict::Allow, &v.rule, &v.reasons);
+        // Dropping this future (the client went away) resets the upstream
+        // stream, which cancels the build.
+        Ok(f.client()
+            .solve(hardened)
+            .await
+            .map_err(upstream)?
+            .into_inner())
+    }
+
+    async fn status(
+        &self,
+        peer: Peer,
+        req: bk::StatusRequest,
+    ) -> Result<BoxStream<bk::StatusResponse>> {
+        let f = &self.0;
+        f.decide(peer, &STATUS, &req.r#ref)?;
+        let s = f.client().status(req).await.map_err(upstream)?;
+        Ok(relay(s.into_inner()))
+    }
+
+    /// The session is an HTTP/2 connection tunnelled in BytesMessage frames
+    /// between the daemon and the client; the gateway passes the frames on
+    /// unchanged and decides only who opens it and with which metadata.
+    async fn session(
+        &self,
+        peer: Peer,
+        req: Request<Streaming<bk::BytesMessage>>,
+    ) -> Result<BoxStream<bk::BytesMessage>> {
+        let f = &self.0;
+        let headers = match SessionHeaders::from_metadata(req.metadata()) {
+            Ok(h) => h,
+            Err(e) => {
+                let d = decide::refusal("build session", SESSION.rule, vec![e.to_string()]);
+                return Err(f.denied(peer, &SESSION, "", d));
+            }
+        };
+        f.decide(peer, &SESSION, &headers.uuid)?;
+        // A client error ends the upstream stream like a clean close would:
+        // the daemon then closes its side and the session is over.
+        let frames = req
+            .into_inner()
+            .take_while(|item| std::future::ready(item.is_ok()))
+            .filter_map(|item| std::future::ready(item.ok()));
+        let upstream_req =
+            Request::from_parts(headers.to_metadata(), tonic::Extensions::default(), frames);
+        let s = f.client().session(upstream_req).await.map_err(upstream)?;
+        Ok(relay(s.into_inner()))
+    }
+}
+
+/// Serves the BuildKit facade on `listener` until `shutdown` resolves.
+pub async fn serve(
+    facade: Arc<Facade>,
+    listener: UnixListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let service = control_server::ControlServer::new(Control(facade))
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
+    tonic::transport::Server::builder()
+        // Build contexts stream through the session: let the windows grow.
+        .http2_adaptive_window(Some(true))
+        .add_service(service)
+        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_paths_are_buildkits() {
+        for m in [
+            SOLVE,
+            STATUS,
+            SESSION,
+            LIST_WORKERS,
+            DISK_USAGE,
+            PRUNE,
+            INFO,
+        ] {
+            assert!(
+                m.path.starts_with("/moby.buildkit.v1.Control/"),
+                "{}",
+                m.path
+            );
+            assert!(m.rule.starts_with("control."), "{}", m.rule);
+        }
+    }
+
+    #[test]
+    fn upstream_unavailable_hides_the_socket() {
+        let s = Status::from(upstream(Status::unavailable(
+            "error trying to connect: /run/berth-stack/buildhost/docker.sock",
+        )));
+        assert_eq!(s.code(), Code::Unavailable);
+        assert!(!s.message().contains("/run"), "{}", s.message());
+    }
+
+    #[test]
+    fn upstream_failure_keeps_buildkits_words() {
+        let msg = "process \"/bin/sh -c exit 3\" did not complete successfully: exit code: 3";
+        let s = Status::from(upstream(Status::with_details(
+            Code::Unknown,
+            msg,
+            vec![1, 2, 3].into(),
+        )));
+        assert_eq!(s.code(), Code::Unknown);
+        assert_eq!(s.message(), msg);
+        assert!(s.details().is_empty());
+    }
+}
