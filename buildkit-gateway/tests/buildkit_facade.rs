@@ -1,0 +1,252 @@
+//! The BuildKit facade against the stack's real BuildKit host (Docker Engine
+//! 26 behind `POST /grpc`, `architecture/stack-contract.md`).
+//!
+//! Each test starts its own `berth-gateway` on scratch sockets, with the
+//! repository's policies, forwarding to the stack's BuildKit host, and talks
+//! raw Control API to it: what any client in the sandbox could send. The
+//! stack's own gateway is left alone. Fails loudly when the stack is down.
+//! Whole builds through a session are tested with the real CLI in
+//! `cli/tests/build.rs`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use berth_proto::buildkit::control::{
+    control_client::ControlClient, BytesMessage, Exporter, InfoRequest, ListWorkersRequest,
+    SolveRequest, StatusRequest,
+};
+use hyper_util::rt::TokioIo;
+use tonic::transport::{Channel, Endpoint};
+use tonic::Code;
+
+/// The stack's BuildKit host (Docker Engine's API socket).
+const BUILDHOST_SOCKET: &str = "/run/berth-stack/buildhost/docker.sock";
+/// The stack's real containerd (the gateway needs one to start).
+const CONTAINERD_SOCKET: &str = "/run/berth-stack/containerd/containerd.sock";
+
+struct Gateway {
+    child: Child,
+    dir: PathBuf,
+    socket: PathBuf,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn require_stack() {
+    for p in [BUILDHOST_SOCKET, CONTAINERD_SOCKET] {
+        assert!(
+            Path::new(p).exists(),
+            "{p} is missing: the local stack is not up (run fixtures/stack/up.sh as root)"
+        );
+    }
+}
+
+fn start_gateway() -> Gateway {
+    require_stack();
+    let dir = std::env::temp_dir().join(format!(
+        "berth-bk-facade-{}-{:x}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("buildkit.sock");
+    let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+    let config = format!(
+        r#"namespace = "berth-bk-facade-test"
+containerd_socket = "{CONTAINERD_SOCKET}"
+listen_containerd = "{ctrd}"
+listen_buildkit = "{bk}"
+buildkit_upstream = "docker+unix://{BUILDHOST_SOCKET}"
+state_dir = "{state}"
+policy_dir = "{policies}"
+netns_path = "/run/netns/berth-sandbox"
+proxy_url = "http://10.200.0.1:3128"
+no_proxy = "localhost"
+volume_roots = []
+snapshotter = "overlayfs"
+"#,
+        ctrd = dir.join("containerd.sock").display(),
+        bk = socket.display(),
+        state = dir.join("state").display(),
+        policies = policies.display(),
+    );
+    let config_path = dir.join("gateway.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_berth-gateway"))
+        .arg("--config")
+        .arg(&config_path)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("gateway.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let gw = Gateway { child, dir, socket };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !gw.socket.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the gateway did not serve {} within 10s; its log:\n{}",
+            gw.socket.display(),
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    gw
+}
+
+impl Gateway {
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("gateway.log")).unwrap_or_default()
+    }
+
+    async fn client(&self) -> ControlClient<Channel> {
+        let path = self.socket.clone();
+        let channel = Endpoint::from_static("http://gateway.invalid")
+            .connect_with_connector(tower::service_fn(move |_| {
+                let path = path.clone();
+                async move {
+                    Ok::<_, std::io::Error>(TokioIo::new(
+                        tokio::net::UnixStream::connect(path).await?,
+                    ))
+                }
+            }))
+            .await
+            .unwrap();
+        ControlClient::new(channel)
+    }
+}
+
+fn native_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+#[tokio::test]
+async fn list_workers_and_info_reach_the_buildkit_host() {
+    let gw = start_gateway();
+    let mut c = gw.client().await;
+
+    let workers = c
+        .list_workers(ListWorkersRequest::default())
+        .await
+        .unwrap_or_else(|e| panic!("ListWorkers: {e}; gateway log:\n{}", gw.log()))
+        .into_inner();
+    assert!(!workers.record.is_empty(), "no workers");
+    let platforms: Vec<String> = workers
+        .record
+        .iter()
+        .flat_map(|w| w.platforms.iter())
+        .map(|p| format!("{}/{}", p.os, p.architecture))
+        .collect();
+    assert!(
+        platforms.contains(&format!("linux/{}", native_arch())),
+        "{platforms:?}"
+    );
+
+    let info = c.info(InfoRequest {}).await.unwrap().into_inner();
+    let version = info.buildkit_version.expect("a version");
+    assert!(version.version.starts_with('v'), "{version:?}");
+    eprintln!("through the gateway: BuildKit {version:?}, worker platforms {platforms:?}");
+
+    let log = gw.log();
+    assert!(
+        log.contains(r#""method":"/moby.buildkit.v1.Control/ListWorkers""#)
+            && log.contains(r#""verdict":"allow""#),
+        "no audit line for ListWorkers:\n{log}"
+    );
+}
+
+fn insecure_build() -> SolveRequest {
+    let out = Exporter {
+        r#type: "oci".into(),
+        attrs: Default::default(),
+    };
+    SolveRequest {
+        r#ref: format!("berthtest{:x}", rand::random::<u32>()),
+        frontend: "dockerfile.v0".into(),
+        entitlements: vec!["security.insecure".into()],
+        exporter_deprecated: "oci".into(),
+        exporters: vec![out],
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn an_insecure_solve_is_refused_before_buildkit() {
+    let gw = start_gateway();
+    let mut c = gw.client().await;
+    let req = insecure_build();
+    let reference = req.r#ref.clone();
+    let err = c.solve(req).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    assert_eq!(
+        err.message(),
+        "refusing build: entitlement security.insecure is not allowed in this sandbox (rule control.solve)"
+    );
+    // BuildKit never heard of the build: asked for the ref's status it
+    // answers "no such job" or waits for one that never comes; it must not
+    // show a vertex.
+    let first = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut s = c
+            .status(StatusRequest {
+                r#ref: reference.clone(),
+            })
+            .await?
+            .into_inner();
+        s.message().await
+    })
+    .await;
+    assert!(
+        !matches!(first, Ok(Ok(Some(ref s))) if !s.vertexes.is_empty()),
+        "BuildKit saw the refused build: {first:?}"
+    );
+    let log = gw.log();
+    assert!(
+        log.contains(&format!(r#""object":"{reference}""#)) && log.contains(r#""verdict":"deny""#),
+        "no deny audit line:\n{log}"
+    );
+}
+
+#[tokio::test]
+async fn a_host_network_override_is_refused() {
+    let gw = start_gateway();
+    let mut c = gw.client().await;
+    let mut req = insecure_build();
+    req.entitlements.clear();
+    req.frontend_attrs
+        .insert("force-network-mode".into(), "host".into());
+    let err = c.solve(req).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    assert!(
+        err.message()
+            .contains("frontend option force-network-mode is not allowed"),
+        "{}",
+        err.message()
+    );
+}
+
+#[tokio::test]
+async fn a_session_without_its_id_is_refused() {
+    let gw = start_gateway();
+    let mut c = gw.client().await;
+    let mut req = tonic::Request::new(tokio_stream::iter(vec![BytesMessage { data: vec![0] }]));
+    req.metadata_mut().insert(
+        "x-docker-expose-session-grpc-method",
+        "/moby.filesync.v1.FileSync/DiffCopy".parse().unwrap(),
+    );
+    let err = c.session(req).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    assert_eq!(
+        err.message(),
+        "refusing build session: session metadata x-docker-expose-session-uuid is missing (rule control.session)"
+    );
+}
