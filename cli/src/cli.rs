@@ -6,6 +6,8 @@
 
 use clap::{Args, Parser, Subcommand};
 
+pub use crate::build::flags::BuildArgs;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "docker",
@@ -80,9 +82,18 @@ pub enum Command {
         #[command(subcommand)]
         command: ImageCommand,
     },
-    /// Build an image from a Dockerfile (not yet supported by berth)
-    #[command(disable_help_flag = true)]
-    Build(PassThrough),
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
+    /// Manage builds
+    Builder {
+        #[command(subcommand)]
+        command: BuilderCommand,
+    },
+    /// Docker Buildx
+    Buildx {
+        #[command(subcommand)]
+        command: BuilderCommand,
+    },
     /// Download an image from a registry (not yet supported by berth)
     #[command(disable_help_flag = true)]
     Pull(PassThrough),
@@ -111,12 +122,23 @@ pub enum ContainerCommand {
     Inspect(InspectArgs),
 }
 
+// Parsed once per process; boxing the large build flags would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
     #[command(alias = "list", alias = "images")]
     Ls(ImagesArgs),
     Load(LoadArgs),
     Inspect(InspectArgs),
+    Build(BuildArgs),
+}
+
+/// `docker builder …` and `docker buildx …`: only `build` (`b`).
+#[derive(Debug, Subcommand)]
+pub enum BuilderCommand {
+    /// Start a build
+    #[command(alias = "b")]
+    Build(BuildArgs),
 }
 
 /// Arguments of a command berth does not implement yet; kept whole for the message.

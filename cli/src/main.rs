@@ -3,6 +3,7 @@
 //! Invoked as `docker` (a symlink or argv[0]) it is the docker CLI an agent
 //! expects; every daemon call goes to berth-gateway.
 
+mod build;
 mod cli;
 mod client;
 mod commands;
@@ -17,7 +18,7 @@ mod stdio;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, ContainerCommand, ImageCommand};
+use crate::cli::{BuilderCommand, Cli, Command, ContainerCommand, ImageCommand};
 use crate::client::Gateway;
 use crate::error::{exit, CliError, Result};
 
@@ -147,7 +148,16 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         return Ok(0);
     };
     match command {
-        Command::Build(_) => return Err(not_supported("docker build (in this version)")),
+        Command::Build(a)
+        | Command::Image {
+            command: ImageCommand::Build(a),
+        }
+        | Command::Builder {
+            command: BuilderCommand::Build(a),
+        }
+        | Command::Buildx {
+            command: BuilderCommand::Build(a),
+        } => return commands::build::build(a).await,
         Command::Pull(_) => return Err(not_supported("docker pull (in this version)")),
         Command::Push(_) => return Err(not_supported("docker push (in this version)")),
         Command::Compose(_) => return Err(not_supported("docker compose (in this version)")),
@@ -213,7 +223,15 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         } => load::load(&gw, a).await,
         Command::Version(a) => version::version(&gw, a).await,
         Command::Info(a) => info::info(&gw, a).await,
-        Command::Build(_) | Command::Pull(_) | Command::Push(_) | Command::Compose(_) => {
+        Command::Build(_)
+        | Command::Builder { .. }
+        | Command::Buildx { .. }
+        | Command::Image {
+            command: ImageCommand::Build(_),
+        }
+        | Command::Pull(_)
+        | Command::Push(_)
+        | Command::Compose(_) => {
             unreachable!()
         }
     }

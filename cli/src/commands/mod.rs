@@ -1,5 +1,6 @@
 //! One module per docker command (or family of commands).
 
+pub mod build;
 pub mod exec;
 pub mod images;
 pub mod info;

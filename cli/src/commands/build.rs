@@ -1,0 +1,252 @@
+//! `docker build` (also `docker image build`, `docker builder build`,
+//! `docker buildx build`).
+//!
+//! Flags are decoded first (`build::options`), then the sources prepared,
+//! the sandbox's images offered as named contexts, the session opened with
+//! what it serves, and the solve run with its progress shown. By default the
+//! result is imported into the sandbox's images as it streams out of
+//! BuildKit.
+//!
+//! Exit codes, as docker's: 1 when the build fails (a failing step, a
+//! refusal by the gateway, a bad flag: buildx prints all of them as
+//! `ERROR: …`), 125 when the gateway cannot be reached at all.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use crate::build::context::{self, ExportSink, LocalDirs, TransferStats};
+use crate::build::dockerfile;
+use crate::build::flags::BuildArgs;
+use crate::build::import::{self, Import};
+use crate::build::named;
+use crate::build::options::{BuildOptions, Dest, Env, Invalid, Output, RealEnv};
+use crate::build::progress::Display;
+use crate::build::session::{self, methods, Identity, Services, Session};
+use crate::build::sources;
+use crate::build::{daemon, failure, solve};
+use crate::client::Gateway;
+use crate::env;
+use crate::error::{CliError, Result};
+
+/// What plain progress prints first, as buildx names its builder.
+const HEADER: &str = "#0 building with \"berth\" instance using remote driver";
+
+pub async fn build(a: BuildArgs) -> Result<i32> {
+    match run(a).await {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            if !e.message.is_empty() {
+                eprintln!("ERROR: {}", e.message);
+            }
+            Ok(e.code)
+        }
+    }
+}
+
+impl From<Invalid> for CliError {
+    fn from(i: Invalid) -> Self {
+        CliError::general(i.to_string())
+    }
+}
+
+async fn run(a: BuildArgs) -> Result<i32> {
+    let env_ = RealEnv;
+    let opts = BuildOptions::decode(&a, &env_)?;
+    if let Some(f) = &opts.iidfile {
+        // A stale ID must not survive a failed build.
+        match std::fs::remove_file(f) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(CliError::general(format!(
+                    "removing iidfile {}: {e}",
+                    f.display()
+                )))
+            }
+        }
+    }
+    let src = sources::prepare(&opts.context, &opts.dockerfile, &opts.dockerfile_name)?;
+    let control = daemon::connect().await?;
+    let gw = Gateway::connect().await?;
+
+    // The sandbox's images as FROM bases.
+    let native = env_.platform();
+    let (os, rest) = native.split_once('/').unwrap_or(("linux", "amd64"));
+    let (arch, variant) = match rest.split_once('/') {
+        Some((a, v)) => (a, Some(v)),
+        None => (rest, None),
+    };
+    let bases = src
+        .dockerfile_text
+        .as_deref()
+        .map(|t| {
+            dockerfile::base_images(
+                t,
+                &opts.build_args,
+                &dockerfile::platform_args(os, arch, variant),
+            )
+        })
+        .unwrap_or_default();
+    let store = session::random_id();
+    let offered = named::offer(&gw, &store, &bases, &opts.image_contexts, &native)
+        .await
+        .map_err(CliError::from)?;
+    let mut frontend_attrs = opts.frontend_attrs.clone();
+    for o in &offered {
+        frontend_attrs.insert(o.attr.0.clone(), o.attr.1.clone());
+    }
+
+    // What the session serves.
+    let mut dirs = LocalDirs::new();
+    dirs.add("context", src.context_dir.clone());
+    dirs.add("dockerfile", src.dockerfile_dir.clone());
+    let stats = TransferStats::new();
+    let mut services =
+        Services::new().add(context::file_sync(dirs, stats.clone()), methods::FILE_SYNC);
+    let mut secret_list = Vec::new();
+    for s in &opts.secrets {
+        secret_list
+            .push(context::parse_secret_flag(s).map_err(|e| CliError::general(e.to_string()))?);
+    }
+    services = services.add(
+        context::secrets(secret_list).map_err(|e| CliError::general(e.to_string()))?,
+        methods::SECRETS,
+    );
+    if !opts.ssh.is_empty() {
+        let mut agents = Vec::new();
+        for s in &opts.ssh {
+            agents.push(context::parse_ssh_flag(s).map_err(|e| CliError::general(e.to_string()))?);
+        }
+        services = services.add(context::ssh(agents), methods::SSH);
+    }
+    if !offered.is_empty() {
+        services = services.add(named::content_store(&gw, &store), methods::CONTENT);
+    }
+    let (exporter, mut exporter_attrs, import) = match &opts.output {
+        Output::Load => {
+            let (tx, rx) = tokio::sync::mpsc::channel(16);
+            services = services.add(
+                context::file_send(ExportSink::Channel(tx)),
+                methods::FILE_SEND,
+            );
+            let mut attrs = BTreeMap::new();
+            if !opts.tags.is_empty() {
+                attrs.insert("name".to_string(), opts.tags.join(","));
+            }
+            ("oci".to_string(), attrs, Some(Import::start(&gw, rx)))
+        }
+        Output::Tar(dest) => {
+            services = services.add(context::file_send(sink(dest)), methods::FILE_SEND);
+            ("tar".to_string(), BTreeMap::new(), None)
+        }
+        Output::Image { kind, dest, attrs } => {
+            services = services.add(context::file_send(sink(dest)), methods::FILE_SEND);
+            (kind.to_string(), attrs.clone(), None)
+        }
+        Output::Local(dest) => {
+            services = services.add(context::file_receive_dir(dest.clone()), methods::FILE_SEND);
+            ("local".to_string(), BTreeMap::new(), None)
+        }
+    };
+    if matches!(opts.output, Output::Image { .. }) && !opts.tags.is_empty() {
+        exporter_attrs
+            .entry("name".to_string())
+            .or_insert_with(|| opts.tags.join(","));
+    }
+
+    let name = src
+        .context_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "berth".to_string());
+    let who = Identity::new(&name, &src.context_dir.to_string_lossy());
+    let mut attach_client = control.clone();
+    let session = Session::attach(&mut attach_client, &who, services)
+        .await
+        .map_err(|e| match e {
+            session::SessionError::Refused(s) => CliError::general(format!(
+                "failed to solve: {}",
+                CliError::from_status(&s).message
+            )),
+            other => CliError::general(other.to_string()),
+        })?;
+
+    let job = solve::Job {
+        build_ref: session::random_id(),
+        session: who.id.clone(),
+        frontend_attrs,
+        exporter,
+        exporter_attrs,
+    };
+    let mut display = Display::new(opts.progress, HEADER);
+    let result = solve::run(&control, &job, &mut display).await;
+    let response = match result {
+        Ok(r) => r,
+        Err(status) => {
+            display.done();
+            session.close();
+            if let Some(i) = import {
+                // The archive never came; the import ends with the session.
+                let _ = i.finish().await;
+            }
+            debug_transfer(&stats);
+            eprint!("{}", failure::report(&status));
+            return Ok(1);
+        }
+    };
+    session.close();
+
+    let id = match import {
+        Some(i) => {
+            let imported = match i.finish().await {
+                Ok(imported) => imported,
+                Err(e) => {
+                    display.done();
+                    debug_transfer(&stats);
+                    return Err(e);
+                }
+            };
+            for s in import::progress(&job.build_ref, &imported, chrono::Utc::now()) {
+                display.update(&s);
+            }
+            display.done();
+            import::image_id(&imported.images)
+        }
+        None => {
+            display.done();
+            response.get("containerimage.config.digest").cloned()
+        }
+    };
+    debug_transfer(&stats);
+    if let Some(id) = &id {
+        if opts.print_id {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{id}");
+        }
+        if let Some(f) = &opts.iidfile {
+            std::fs::write(f, id).map_err(|e| {
+                CliError::general(format!("writing image ID file {}: {e}", f.display()))
+            })?;
+        }
+    }
+    Ok(0)
+}
+
+fn sink(dest: &Dest) -> ExportSink {
+    match dest {
+        Dest::File(p) => ExportSink::File(p.clone()),
+        Dest::Stdout => ExportSink::Stdout,
+    }
+}
+
+/// With `BERTH_DEBUG_TRANSFER=1`, what the context transfers sent, for
+/// tests of incremental sends.
+fn debug_transfer(stats: &TransferStats) {
+    if std::env::var(env::DEBUG_TRANSFER).is_ok_and(|v| v == "1") {
+        eprintln!(
+            "berth: context sent: {} bytes in {} files",
+            stats.bytes_sent(),
+            stats.files_sent()
+        );
+    }
+}
