@@ -457,6 +457,13 @@ fn copy_through_links_out_of_the_context_finds_nothing() {
 
 // --- RUN --mount ------------------------------------------------------------------------
 
+/// Builds of the secret-mount fixture run one at a time: a secret is not part
+/// of a step's cache key, so BuildKit runs one step for concurrent builds of
+/// the same Dockerfile, with one of their secrets (docker does the same).
+pub fn secret_builds() -> std::sync::MutexGuard<'static, ()> {
+    serial()
+}
+
 const SECRET_VALUE: &str = "s3cret-token-value-bk-5521";
 
 fn sha256_hex(s: &str) -> String {
@@ -466,6 +473,7 @@ fn sha256_hex(s: &str) -> String {
 #[test]
 fn secret_mount_is_readable_in_the_step_and_absent_from_the_image() {
     stack();
+    let _serial = secret_builds();
     let mut cleanup = Cleanup::new();
     let mut images = Images::new();
     let ctx = Context::new(&mut cleanup, "secret-mount");
@@ -475,7 +483,9 @@ fn secret_mount_is_readable_in_the_step_and_absent_from_the_image() {
     ctx.give_to_agent();
     let tag = images.tag("secret");
     let flag = format!("id=token,src={secret}");
-    build(&["--secret", &flag, "-t", &tag, &ctx.dir]).ok();
+    // --no-cache: a secret is not part of the cache key (as in docker), so a
+    // cached step would show an earlier build's secret.
+    build(&["--no-cache", "--secret", &flag, "-t", &tag, &ctx.dir]).ok();
     assert_eq!(
         run_image(
             &tag,
@@ -520,6 +530,7 @@ fn secret_mount_is_readable_in_the_step_and_absent_from_the_image() {
 #[test]
 fn secret_env_takes_the_value_from_the_environment() {
     stack();
+    let _serial = secret_builds();
     let mut cleanup = Cleanup::new();
     let mut images = Images::new();
     let ctx = Context::new(&mut cleanup, "secret-mount");
@@ -528,6 +539,7 @@ fn secret_env_takes_the_value_from_the_environment() {
     build_with(
         &[&format!("BERTH_TEST_TOKEN={value}")],
         &[
+            "--no-cache",
             "--secret",
             "id=token,env=BERTH_TEST_TOKEN",
             "-t",
@@ -546,6 +558,7 @@ fn secret_env_takes_the_value_from_the_environment() {
 #[test]
 fn a_missing_required_secret_fails_the_build() {
     stack();
+    let _serial = secret_builds();
     let mut cleanup = Cleanup::new();
     let mut images = Images::new();
     let ctx = Context::new(&mut cleanup, "secret-mount");
@@ -570,17 +583,39 @@ fn cache_mount_persists_between_builds_and_stays_out_of_the_image() {
             .unwrap_or_else(|_| panic!("/cache-runs: {out:?}"))
     };
     let first = images.tag("cache-1");
-    build(&["--no-cache", "-t", &first, &ctx.dir]).ok();
+    let id = unique("run");
+    build(&[
+        "--build-arg",
+        &format!("RUN_ID={id}-1"),
+        "-t",
+        &first,
+        &ctx.dir,
+    ])
+    .ok();
     let second = images.tag("cache-2");
-    build(&["--no-cache", "-t", &second, &ctx.dir]).ok();
+    build(&[
+        "--build-arg",
+        &format!("RUN_ID={id}-2"),
+        "-t",
+        &second,
+        &ctx.dir,
+    ])
+    .ok();
     assert_eq!(
         runs(&second),
         runs(&first) + 1,
         "the second build's step saw the first one's line in the cache"
     );
     assert_eq!(
-        run_image(&second, &["ls", "-A", "/var/cache/berth-test"]),
-        "",
+        run_image(
+            &second,
+            &[
+                "sh",
+                "-c",
+                "test -e /var/cache/berth-test/runs && echo present || echo absent"
+            ]
+        ),
+        "absent\n",
         "the cache mount's content is not part of the image"
     );
 }
