@@ -20,3 +20,4 @@ pub mod progress;
 pub mod session;
 pub mod solve;
 pub mod sources;
+pub mod store;
