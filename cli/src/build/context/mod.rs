@@ -10,6 +10,7 @@
 
 mod export;
 mod follow;
+mod local_export;
 pub mod patterns;
 mod receive;
 mod secrets;
@@ -23,8 +24,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use export::{file_send, ExportSink};
+pub use local_export::{file_receive_dir, FileReceiveServer};
 pub use patterns::read_dockerignore;
-pub use receive::{file_receive_dir, FileReceiveServer};
 pub use secrets::{parse_secret_flag, secrets, SecretFrom, SecretSource};
 pub use send::file_sync;
 pub use ssh::{parse_ssh_flag, ssh};

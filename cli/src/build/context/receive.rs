@@ -1,8 +1,6 @@
-//! The `local` exporter's receiver: BuildKit calls `FileSend/DiffCopy` and
-//! speaks fsutil's protocol as the *sender* (filesync's `CopyToCaller`), so
-//! the stream carries `fsutil.types.Packet`s although the method is declared
-//! with `BytesMessage`. The generated `FileSendServer` decodes the declared
-//! type, hence the hand-written service here, with a Packet codec.
+//! The receiver side of fsutil's protocol, for the `local` exporter: the
+//! daemon sends the stats of the exported tree, the receiver creates each
+//! entry, requests the contents of regular files and ends with FIN.
 //!
 //! The daemon is not trusted to write outside `dest`: every path must be
 //! relative and clean, its parent must be a directory received earlier in
@@ -17,101 +15,15 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use berth_proto::buildkit::fsutil::packet::PacketType;
 use berth_proto::buildkit::fsutil::{Packet, Stat};
 use filetime::FileTime;
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::codegen::{http, Body, BoxFuture, Context, Poll, Service, StdError};
-use tonic::{Request, Response, Status, Streaming};
+use tonic::Status;
 
 use super::{gomode, ContextError};
-
-const DIFF_COPY_PATH: &str = "/moby.filesync.v1.FileSend/DiffCopy";
-
-/// `moby.filesync.v1.FileSend` for `--output type=local,dest=…`.
-#[derive(Debug, Clone)]
-pub struct FileReceiveServer {
-    dest: Arc<PathBuf>,
-}
-
-/// The `FileSend` service writing the exported tree below `dest`.
-pub fn file_receive_dir(dest: PathBuf) -> FileReceiveServer {
-    FileReceiveServer {
-        dest: Arc::new(dest),
-    }
-}
-
-impl tonic::server::NamedService for FileReceiveServer {
-    const NAME: &'static str = "moby.filesync.v1.FileSend";
-}
-
-impl<B> Service<http::Request<B>> for FileReceiveServer
-where
-    B: Body + Send + 'static,
-    B::Error: Into<StdError> + Send + 'static,
-{
-    type Response = http::Response<tonic::body::Body>;
-    type Error = std::convert::Infallible;
-    type Future = BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        if req.uri().path() != DIFF_COPY_PATH {
-            return Box::pin(async { Ok(Status::unimplemented("").into_http()) });
-        }
-        let svc = ReceiveCall {
-            dest: Arc::clone(&self.dest),
-        };
-        Box::pin(async move {
-            let codec = tonic_prost::ProstCodec::<Packet, Packet>::default();
-            Ok(tonic::server::Grpc::new(codec).streaming(svc, req).await)
-        })
-    }
-}
-
-struct ReceiveCall {
-    dest: Arc<PathBuf>,
-}
-
-impl tonic::server::StreamingService<Packet> for ReceiveCall {
-    type Response = Packet;
-    type ResponseStream = ReceiverStream<Result<Packet, Status>>;
-    type Future = BoxFuture<Response<Self::ResponseStream>, Status>;
-
-    fn call(&mut self, request: Request<Streaming<Packet>>) -> Self::Future {
-        let dest = (*self.dest).clone();
-        Box::pin(async move { Ok(Response::new(start(dest, request.into_inner()))) })
-    }
-}
-
-/// Runs the receiver on a blocking thread (it is all file system work) and
-/// returns the stream of its REQ and FIN packets.
-fn start<S>(dest: PathBuf, incoming: S) -> ReceiverStream<Result<Packet, Status>>
-where
-    S: Stream<Item = Result<Packet, Status>> + Unpin + Send + 'static,
-{
-    let (tx, rx) = mpsc::channel(64);
-    let rt = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = receive_tree(&dest, incoming, &tx, &rt) {
-            let message = e.to_string();
-            let _ = tx.blocking_send(Ok(Packet {
-                r#type: PacketType::PacketErr as i32,
-                data: message.clone().into_bytes(),
-                ..Packet::default()
-            }));
-            let _ = tx.blocking_send(Err(Status::unknown(message)));
-        }
-    });
-    ReceiverStream::new(rx)
-}
 
 /// Receives one tree into `dest`; blocks, reading `incoming` through `rt`.
 pub(crate) fn receive_tree<S>(
@@ -469,6 +381,7 @@ mod tests {
     use crate::build::context::walker::Filter;
     use crate::build::context::TransferStats;
     use std::os::unix::fs::MetadataExt;
+    use tokio_stream::wrappers::ReceiverStream;
 
     fn stat(path: &str, mode: u32, linkname: &str) -> Packet {
         Packet {

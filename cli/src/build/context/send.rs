@@ -168,7 +168,7 @@ where
         tokio::task::spawn_blocking(move || -> Result<(), ContextError> {
             let mut id: u32 = 0;
             walk(&root, &filter, &mut |entry| {
-                if gomode::is_regular(entry.stat.mode) && entry.stat.linkname.is_empty() {
+                if gomode::is_regular(entry.stat.mode) {
                     files.lock().expect("file table").insert(id, entry.source);
                 }
                 id += 1;
@@ -272,14 +272,16 @@ fn send_file(
             stats.add_bytes(n as u64);
             out.blocking_send(Ok(data(buf))).map_err(|_| gone())?;
         },
-        // removed since the walk: fsutil sends it empty
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        // removed since the walk, or a socket (which fsutil sends as an
+        // empty regular file): fsutil sends it empty
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                || e.raw_os_error() == Some(libc::ENXIO) => {}
         Err(e) => return Err(ContextError::io("opening", source.display(), e)),
     }
-    out.blocking_send(Ok(data(Vec::new())))
-        .map_err(|_| gone())?;
+    // counted before the last packet, which lets the receiver finish
     stats.add_file();
-    Ok(())
+    out.blocking_send(Ok(data(Vec::new()))).map_err(|_| gone())
 }
 
 #[cfg(test)]
