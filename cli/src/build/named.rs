@@ -4,16 +4,27 @@
 //! among the sandbox's images. Each one found is passed to the Dockerfile
 //! frontend as a named context, `context:<name>=oci-layout://<store>:<tag>@<digest>`,
 //! and the session serves a content store under `<store>` that reads the
-//! image's index, manifests, config and layers through the gateway's
-//! containerd facade. Names not found are left to BuildKit.
+//! image's manifest, config and layers through the gateway's containerd
+//! facade. Names not found are left to BuildKit.
+//!
+//! One adjustment: BuildKit's frontend keeps the base config's `created`
+//! for an `oci-layout` context (it drops it for a registry image), and the
+//! exporter then keeps it for the new image, which would look years old.
+//! So the base is offered through a manifest whose config is the original
+//! without `created`; both are made here and served from memory, the
+//! layers stay the sandbox's. The built image's config and history are
+//! then what a build from a registry base gives.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
+use std::sync::Arc;
 
 use berth_proto::containerd::content::content_server::{Content, ContentServer};
 use containerd_client::services::v1 as api;
 use containerd_client::services::v1::content_client::ContentClient;
 use futures::{Stream, StreamExt};
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
 use tonic::{Request, Response, Status};
 
 use super::dockerfile::BaseImage;
@@ -42,6 +53,14 @@ pub struct Offered {
     pub attr: (String, String),
 }
 
+/// The largest manifest read to rewrite.
+const MAX_MANIFEST: usize = 4 << 20;
+/// Pieces in which blobs held in memory are read out.
+const READ_CHUNK: usize = 1 << 20;
+
+/// Blobs made for the session (digest → bytes).
+pub type Made = HashMap<String, Vec<u8>>;
+
 /// The value of a named-context attribute for an image in `store`.
 pub fn layout_value(store: &str, tag: &str, target_digest: &str) -> String {
     format!("oci-layout://{store}:{tag}@{target_digest}")
@@ -49,14 +68,14 @@ pub fn layout_value(store: &str, tag: &str, target_digest: &str) -> String {
 
 /// Looks up each base image (native platform only) and, for
 /// `--build-context name=docker-image://ref`, each ref; returns the
-/// named contexts for those found.
+/// named contexts for those found, and the blobs made for them.
 pub async fn offer(
     gw: &Gateway,
     store: &str,
     bases: &[BaseImage],
     extra: &[(String, String)],
     native: &str,
-) -> Result<Vec<Offered>, ImageError> {
+) -> Result<(Vec<Offered>, Made), ImageError> {
     let mut wanted: Vec<(String, String)> = Vec::new();
     for b in bases {
         if b.platform.as_deref().is_some_and(|p| p != native) {
@@ -73,6 +92,7 @@ pub async fn offer(
         wanted.push((key, reference.clone()));
     }
     let mut out = Vec::new();
+    let mut made = Made::new();
     let mut seen = BTreeMap::new();
     for (key, name) in wanted {
         if seen.insert(key.clone(), ()).is_some() {
@@ -88,29 +108,105 @@ pub async fn offer(
         let tag = image::parse_name(&found.record.name)
             .and_then(|r| r.tag)
             .unwrap_or_else(|| "latest".to_string());
+        let digest = match without_created(&found.raw_config) {
+            None => found.target_digest().to_string(),
+            Some(config) => {
+                let manifest = read_small(gw, &found.manifest_digest).await?;
+                let (manifest, config_digest) =
+                    rewrite_manifest(&manifest, &config).map_err(|reason| ImageError::Broken {
+                        image: found.record.name.clone(),
+                        reason,
+                    })?;
+                let manifest_digest = digest_of(&manifest);
+                made.insert(config_digest, config);
+                made.insert(manifest_digest.clone(), manifest);
+                manifest_digest
+            }
+        };
         out.push(Offered {
             name,
-            attr: (
-                format!("context:{key}"),
-                layout_value(store, &tag, found.target_digest()),
-            ),
+            attr: (format!("context:{key}"), layout_value(store, &tag, &digest)),
         });
     }
-    Ok(out)
+    Ok((out, made))
 }
 
-/// The session's content store: the sandbox's content, read through the
-/// gateway, for requests naming `store`.
-pub fn content_store(gw: &Gateway, store: &str) -> ContentServer<SandboxContent> {
+fn digest_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// The config without its `created`, or `None` when it has none.
+fn without_created(config: &Value) -> Option<Vec<u8>> {
+    let mut c = config.clone();
+    c.as_object_mut()?.remove("created")?;
+    serde_json::to_vec(&c).ok()
+}
+
+/// The manifest pointing at `config` instead of its own config; returns it
+/// with the new config's digest.
+fn rewrite_manifest(manifest: &[u8], config: &[u8]) -> Result<(Vec<u8>, String), String> {
+    let mut m: Value =
+        serde_json::from_slice(manifest).map_err(|e| format!("invalid manifest: {e}"))?;
+    let config_digest = digest_of(config);
+    let obj = m.as_object_mut().ok_or("manifest is not an object")?;
+    if !obj.contains_key("mediaType") {
+        obj.insert(
+            "mediaType".into(),
+            Value::String("application/vnd.oci.image.manifest.v1+json".into()),
+        );
+    }
+    let desc = obj
+        .get_mut("config")
+        .and_then(Value::as_object_mut)
+        .ok_or("manifest has no config")?;
+    desc.insert("digest".into(), Value::String(config_digest.clone()));
+    desc.insert("size".into(), Value::from(config.len()));
+    let bytes = serde_json::to_vec(&m).map_err(|e| e.to_string())?;
+    Ok((bytes, config_digest))
+}
+
+/// Reads a manifest through the gateway.
+async fn read_small(gw: &Gateway, digest: &str) -> Result<Vec<u8>, ImageError> {
+    let mut c = ContentClient::new(gw.channel.clone());
+    let req = api::ReadContentRequest {
+        digest: digest.to_string(),
+        offset: 0,
+        size: 0,
+    };
+    let mut stream = c.read(req).await?.into_inner();
+    let mut data = Vec::new();
+    while let Some(msg) = stream.message().await? {
+        data.extend_from_slice(&msg.data);
+        if data.len() > MAX_MANIFEST {
+            return Err(ImageError::Broken {
+                image: digest.to_string(),
+                reason: format!("manifest larger than {MAX_MANIFEST} bytes"),
+            });
+        }
+    }
+    if digest_of(&data) != digest {
+        return Err(ImageError::Broken {
+            image: digest.to_string(),
+            reason: "content does not match its digest".into(),
+        });
+    }
+    Ok(data)
+}
+
+/// The session's content store: the blobs made here, then the sandbox's
+/// content read through the gateway, for requests naming `store`.
+pub fn content_store(gw: &Gateway, store: &str, made: Made) -> ContentServer<SandboxContent> {
     ContentServer::new(SandboxContent {
         client: ContentClient::new(gw.channel.clone()),
         store: store.to_string(),
+        made: Arc::new(made),
     })
 }
 
 pub struct SandboxContent {
     client: ContentClient<tonic::transport::Channel>,
     store: String,
+    made: Arc<Made>,
 }
 
 impl SandboxContent {
@@ -120,7 +216,8 @@ impl SandboxContent {
             .get(STORE_HEADER)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        if asked == self.store {
+        // BuildKit's OCI layout source names the store `oci:<id>`.
+        if asked.strip_prefix("oci:").unwrap_or(asked) == self.store {
             Ok(())
         } else {
             Err(Status::not_found(format!("unknown store {asked}")))
@@ -137,8 +234,21 @@ impl Content for SandboxContent {
         request: Request<api::InfoRequest>,
     ) -> Result<Response<api::InfoResponse>, Status> {
         self.check(&request)?;
+        let req = request.into_inner();
+        if let Some(blob) = self.made.get(&req.digest) {
+            let now = prost_types::Timestamp::from(std::time::SystemTime::now());
+            return Ok(Response::new(api::InfoResponse {
+                info: Some(api::Info {
+                    digest: req.digest.clone(),
+                    size: blob.len() as i64,
+                    created_at: Some(now),
+                    updated_at: Some(now),
+                    labels: HashMap::new(),
+                }),
+            }));
+        }
         let mut c = self.client.clone();
-        c.info(request.into_inner()).await
+        c.info(req).await
     }
 
     type ListStream = BoxStream<api::ListContentResponse>;
@@ -160,15 +270,83 @@ impl Content for SandboxContent {
         request: Request<api::ReadContentRequest>,
     ) -> Result<Response<Self::ReadStream>, Status> {
         self.check(&request)?;
+        let req = request.into_inner();
+        if let Some(blob) = self.made.get(&req.digest) {
+            let chunks = slice(blob, req.offset, req.size)?
+                .chunks(READ_CHUNK)
+                .enumerate()
+                .map(|(i, c)| {
+                    Ok(api::ReadContentResponse {
+                        offset: req.offset + (i * READ_CHUNK) as i64,
+                        data: c.to_vec(),
+                    })
+                })
+                .collect::<Vec<_>>();
+            return Ok(Response::new(futures::stream::iter(chunks).boxed()));
+        }
         let mut c = self.client.clone();
-        let s = c.read(request.into_inner()).await?.into_inner();
+        let s = c.read(req).await?.into_inner();
         Ok(Response::new(s.boxed()))
     }
+}
+
+/// `size` bytes from `offset` (0: to the end), as containerd's Read.
+fn slice(blob: &[u8], offset: i64, size: i64) -> Result<&[u8], Status> {
+    let len = blob.len() as i64;
+    if offset < 0 || offset > len || size < 0 {
+        return Err(Status::out_of_range(format!(
+            "offset {offset} beyond {len}"
+        )));
+    }
+    let end = if size == 0 {
+        len
+    } else {
+        (offset + size).min(len)
+    };
+    Ok(&blob[offset as usize..end as usize])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_config_loses_only_its_creation_time() {
+        let config = serde_json::json!({
+            "architecture": "amd64",
+            "created": "2024-01-01T00:00:00Z",
+            "history": [{"created": "2024-01-01T00:00:00Z", "created_by": "x"}],
+            "os": "linux"
+        });
+        let made = without_created(&config).unwrap();
+        let back: Value = serde_json::from_slice(&made).unwrap();
+        assert!(back.get("created").is_none());
+        assert_eq!(back["history"], config["history"]);
+        let mut no_created = config.clone();
+        no_created.as_object_mut().unwrap().remove("created");
+        assert!(without_created(&no_created).is_none());
+    }
+
+    #[test]
+    fn the_manifest_points_at_the_new_config() {
+        let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:00","size":5},"layers":[{"digest":"sha256:11","size":9}]}"#;
+        let (m, d) = rewrite_manifest(manifest, b"{}").unwrap();
+        let v: Value = serde_json::from_slice(&m).unwrap();
+        assert_eq!(d, digest_of(b"{}"));
+        assert_eq!(v["config"]["digest"], d.as_str());
+        assert_eq!(v["config"]["size"], 2);
+        assert_eq!(v["layers"][0]["digest"], "sha256:11");
+        assert!(rewrite_manifest(b"[]", b"{}").is_err());
+    }
+
+    #[test]
+    fn reads_of_made_blobs_honour_offset_and_size() {
+        let b = b"0123456789";
+        assert_eq!(slice(b, 0, 0).unwrap(), b);
+        assert_eq!(slice(b, 3, 4).unwrap(), b"3456");
+        assert_eq!(slice(b, 8, 10).unwrap(), b"89");
+        assert!(slice(b, 11, 0).is_err());
+    }
 
     #[test]
     fn keys_are_the_frontends() {

@@ -13,8 +13,8 @@ use super::progress::{Display, SolveStatus};
 
 /// The frontend every build uses (BuildKit's built-in Dockerfile frontend).
 pub const FRONTEND: &str = "dockerfile.v0";
-/// How often the display is redrawn without updates (buildx: 150 ms).
-const TICK: Duration = Duration::from_millis(150);
+/// How often the display is asked to redraw (it decides what is due).
+const TICK: Duration = Duration::from_millis(50);
 /// How long status updates are still awaited once the solve returned.
 const DRAIN: Duration = Duration::from_secs(5);
 

@@ -88,7 +88,7 @@ async fn run(a: BuildArgs) -> Result<i32> {
         })
         .unwrap_or_default();
     let store = session::random_id();
-    let offered = named::offer(&gw, &store, &bases, &opts.image_contexts, &native)
+    let (offered, made) = named::offer(&gw, &store, &bases, &opts.image_contexts, &native)
         .await
         .map_err(CliError::from)?;
     let mut frontend_attrs = opts.frontend_attrs.clone();
@@ -120,7 +120,7 @@ async fn run(a: BuildArgs) -> Result<i32> {
         services = services.add(context::ssh(agents), methods::SSH);
     }
     if !offered.is_empty() {
-        services = services.add(named::content_store(&gw, &store), methods::CONTENT);
+        services = services.add(named::content_store(&gw, &store, made), methods::CONTENT);
     }
     let (exporter, mut exporter_attrs, import) = match &opts.output {
         Output::Load => {

@@ -15,9 +15,12 @@ const MIN_PROGRESS_DELTA: f64 = 0.05;
 const MIN_TIME_DELTA: Duration = Duration::from_secs(5);
 /// A vertex waiting longer than this for its turn is shown anyway.
 const MAX_DELAY: Duration = Duration::from_secs(10);
-/// Updates arriving closer together than this are printed together on the
-/// next one or the next tick, as buildx's display limiter does.
+/// An update prints at once only if the last one that did is this old
+/// (buildx's display limiter); the others wait for a quiet moment.
 const MIN_GAP: Duration = Duration::from_millis(100);
+/// Pending updates print once no update came for this long (buildx's
+/// ticker, reset on every update).
+const QUIET: Duration = Duration::from_millis(150);
 
 pub struct Plain {
     w: Box<dyn Write + Send>,
@@ -28,7 +31,10 @@ pub struct Plain {
     /// Status ID → (current, timestamp) when last printed.
     last: HashMap<String, (i64, Option<Time>)>,
     min_gap: Duration,
-    last_print: Option<Instant>,
+    quiet: Duration,
+    /// When an update last printed at once.
+    last_allowed: Option<Instant>,
+    last_update: Option<Instant>,
 }
 
 impl Plain {
@@ -46,26 +52,37 @@ impl Plain {
             next_index: 0,
             last: HashMap::new(),
             min_gap: MIN_GAP,
-            last_print: None,
+            quiet: QUIET,
+            last_allowed: None,
+            last_update: None,
         }
     }
 
     pub fn update(&mut self, s: &SolveStatus) {
         self.t.update(s);
+        let now = Instant::now();
+        self.last_update = Some(now);
         if self
-            .last_print
-            .is_none_or(|at| at.elapsed() >= self.min_gap)
+            .last_allowed
+            .is_none_or(|at| now.duration_since(at) >= self.min_gap)
         {
-            self.tick();
+            self.last_allowed = Some(now);
+            self.flush();
         }
     }
 
+    /// Called often; prints what waits once updates paused.
     pub fn tick(&mut self) {
+        if self.last_update.is_none_or(|at| at.elapsed() >= self.quiet) {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
         if !self.t.updates.is_empty() {
             self.print();
             let _ = self.w.flush();
         }
-        self.last_print = Some(Instant::now());
     }
 
     pub fn done(&mut self) {
@@ -349,6 +366,7 @@ mod tests {
     fn printer(buf: &Buf, header: &str) -> Plain {
         let mut p = Plain::new(Box::new(buf.clone()), header);
         p.min_gap = Duration::ZERO;
+        p.quiet = Duration::ZERO;
         p
     }
 
