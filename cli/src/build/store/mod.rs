@@ -178,7 +178,9 @@ fn read_only(id: &str) -> Status {
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 impl SessionContent {
-    fn new(
+    /// The service's state, for callers that wrap it (`session_content`
+    /// serves it as is).
+    pub fn new(
         client: ContentClient<Channel>,
         named: Vec<NamedStore>,
         export: Option<ExportStore>,

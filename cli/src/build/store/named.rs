@@ -175,7 +175,7 @@ impl NamedStore {
                     ))
                 }
             };
-            if size > MAX_DOCUMENT || size < 0 {
+            if !(0..=MAX_DOCUMENT).contains(&size) {
                 // A layer or other large blob named as a target: a leaf.
                 continue;
             }
@@ -203,8 +203,8 @@ impl NamedStore {
         })
     }
 
-    /// A store holding exactly `digests` (tests, and callers that walked
-    /// the images themselves).
+    /// A store holding exactly `digests`.
+    #[cfg(test)]
     pub fn with_digests(id: &str, digests: impl IntoIterator<Item = String>) -> Self {
         NamedStore {
             id: id.to_string(),

@@ -15,7 +15,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::Code;
 
 use super::export::Lookup;
-use super::layout::{index_json, write_layout, Part};
+use super::layout::{index_json, write_layout, Descriptor, Part};
 use super::*;
 
 fn digest_of(bytes: &[u8]) -> String {
