@@ -682,3 +682,36 @@ fn config_instructions_land_in_the_image_config() {
         "{out}"
     );
 }
+
+/// docker's client sends every context file as owned by 0:0 (the docker
+/// CLI's and buildx's `resetUIDAndGID`), so a COPY without --chown gives
+/// root-owned files whoever owns the context on the client.
+#[test]
+fn copied_context_files_belong_to_root_not_to_the_agent() {
+    stack();
+    let mut cleanup = Cleanup::new();
+    let mut images = Images::new();
+    let ctx = Context::new(&mut cleanup, "outputs");
+    let tag = images.tag("owner");
+    let dockerfile = "FROM busybox\nCOPY . /ctx/\n";
+    build_with(
+        &[],
+        &["-f", "-", "-t", &tag, &ctx.dir],
+        Input::Bytes(dockerfile.into()),
+    )
+    .ok();
+    assert_eq!(
+        run_image(
+            &tag,
+            &[
+                "stat",
+                "-c",
+                "%n %u:%g",
+                "/ctx/hello.txt",
+                "/ctx/nested",
+                "/ctx/nested/deeper/file.txt"
+            ]
+        ),
+        "/ctx/hello.txt 0:0\n/ctx/nested 0:0\n/ctx/nested/deeper/file.txt 0:0\n"
+    );
+}
