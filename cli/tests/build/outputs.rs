@@ -252,16 +252,45 @@ fn large_file(i: usize) -> Vec<u8> {
         .collect()
 }
 
+/// The incremental fixture with `LARGE_FILES` generated files.
+fn large_context(cleanup: &mut Cleanup) -> Context {
+    let ctx = Context::new(cleanup, "incremental");
+    for i in 0..LARGE_FILES {
+        ctx.write(&format!("files/d{:02}/f{i:05}.txt", i % 30), large_file(i));
+    }
+    ctx.give_to_agent();
+    ctx
+}
+
+/// Reproduces `ERROR: failed to solve: h2 protocol error: http2 error` part
+/// way through sending a context of a few thousand files (the Engine logs
+/// `http2: received GOAWAY` from its client at that moment).
+#[test]
+fn a_12_mib_context_of_3000_files_is_sent_whole() {
+    stack();
+    let mut cleanup = Cleanup::new();
+    let mut images = Images::new();
+    let ctx = large_context(&mut cleanup);
+    let tag = images.tag("large");
+    // --no-cache: every file is read by the COPY, whatever an earlier run left.
+    let out = build_with(
+        &["BERTH_DEBUG_TRANSFER=1"],
+        &["--no-cache", "-t", &tag, &ctx.dir],
+        Input::Null,
+    );
+    out.ok();
+    assert_eq!(
+        run_image(&tag, &["sh", "-c", "find /files -type f | wc -l"]).trim(),
+        LARGE_FILES.to_string()
+    );
+}
+
 #[test]
 fn changing_one_file_of_a_large_context_sends_only_that_file() {
     stack();
     let mut cleanup = Cleanup::new();
     let mut images = Images::new();
-    let ctx = Context::new(&mut cleanup, "incremental");
-    for i in 0..LARGE_FILES {
-        ctx.write(&format!("files/d{:02}/f{i:05}.txt", i % 30), large_file(i));
-    }
-    ctx.give_to_agent();
+    let ctx = large_context(&mut cleanup);
     let debug = ["BERTH_DEBUG_TRANSFER=1"];
 
     let first = images.tag("large-1");
