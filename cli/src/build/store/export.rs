@@ -137,6 +137,7 @@ impl ExportStore {
     }
 
     /// Digests BuildKit skipped because the sandbox has them.
+    #[cfg(test)]
     pub fn skipped(&self) -> BTreeSet<String> {
         self.state().in_sandbox.clone()
     }

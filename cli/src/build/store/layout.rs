@@ -53,8 +53,6 @@ pub struct Loaded {
     pub sent_bytes: u64,
     /// Blobs BuildKit wrote (the sandbox lacked them).
     pub new_blobs: usize,
-    /// Blobs BuildKit was told the sandbox has, and did not send.
-    pub skipped_blobs: usize,
 }
 
 /// The image's root descriptor from the exporter's response.
@@ -143,7 +141,6 @@ impl ExportStore {
         let parts = self.parts(&client, root).await?;
         let index = index_json(root, names);
         let new_blobs = self.blobs().len();
-        let skipped_blobs = self.skipped().len();
         let (tx, rx) = mpsc::channel::<LoadRequest>(4);
         let store = self.clone();
         let writer = tokio::task::spawn_blocking(move || {
@@ -178,7 +175,6 @@ impl ExportStore {
             images,
             sent_bytes,
             new_blobs,
-            skipped_blobs,
         })
     }
 

@@ -49,7 +49,7 @@ mod named;
 use std::collections::BTreeMap;
 use std::pin::Pin;
 
-use berth_proto::session::content::content_server::{Content, ContentServer};
+use berth_proto::session::content::content_server::Content;
 use containerd_client::services::v1 as api;
 use containerd_client::services::v1::content_client::ContentClient;
 use futures::Stream;
@@ -59,9 +59,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 pub use export::ExportStore;
 pub use layout::root_descriptor;
-pub use named::{target_of_layout_value, NamedStore};
-
-use crate::client::Gateway;
+pub use named::NamedStore;
 
 /// The request header naming the store a call is for.
 pub const STORE_HEADER: &str = "buildkit-attachable-store-id";
@@ -117,21 +115,10 @@ impl StoreError {
 }
 
 /// The session's content service: `named` stores (read-only, each limited
-/// to its images' digests) and, if given, the `export` store. Serve it on
-/// the session with [`METHODS`]; keep a clone of `export` to call
+/// to its images' digests) and, if given, the `export` store. Serve
+/// `ContentServer::new(SessionContent::new(…))` on the session with
+/// [`METHODS`]; keep a clone of the export store to call
 /// [`ExportStore::finish`] once the solve returned.
-pub fn session_content(
-    gw: &Gateway,
-    named: Vec<NamedStore>,
-    export: Option<ExportStore>,
-) -> ContentServer<SessionContent> {
-    ContentServer::new(SessionContent::new(
-        ContentClient::new(gw.channel.clone()),
-        named,
-        export,
-    ))
-}
-
 pub struct SessionContent {
     client: ContentClient<Channel>,
     named: BTreeMap<String, NamedStore>,
@@ -178,8 +165,8 @@ fn read_only(id: &str) -> Status {
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 impl SessionContent {
-    /// The service's state, for callers that wrap it (`session_content`
-    /// serves it as is).
+    /// `client` reaches the gateway's containerd facade (named stores read
+    /// through it).
     pub fn new(
         client: ContentClient<Channel>,
         named: Vec<NamedStore>,

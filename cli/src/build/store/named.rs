@@ -37,14 +37,6 @@ pub struct NamedStore {
     allowed: BTreeSet<String>,
 }
 
-/// The digest in a named-context value `oci-layout://<store>:<tag>@<digest>`.
-pub fn target_of_layout_value(value: &str) -> Option<&str> {
-    value
-        .strip_prefix("oci-layout://")?
-        .rsplit_once('@')
-        .map(|(_, d)| d)
-}
-
 /// One child a document names.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Child {

@@ -17,6 +17,7 @@ use tonic::Code;
 use super::export::Lookup;
 use super::layout::{index_json, write_layout, Descriptor, Part};
 use super::*;
+use berth_proto::session::content::content_server::ContentServer;
 
 fn digest_of(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
@@ -49,15 +50,6 @@ fn dispatches_on_the_store_header() {
         let got = choose(&md(*store), &named, *has_export).map_err(|s| s.code());
         assert_eq!(&got, want, "store {store:?}, export {has_export}");
     }
-}
-
-#[test]
-fn layout_values_name_their_target() {
-    assert_eq!(
-        target_of_layout_value("oci-layout://s0:latest@sha256:ab"),
-        Some("sha256:ab")
-    );
-    assert_eq!(target_of_layout_value("docker-image://x@sha256:ab"), None);
 }
 
 /// A scratch directory removed on drop.
