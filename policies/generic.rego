@@ -6,11 +6,11 @@ package berth.generic
 default allow := false
 
 allow if {
-	input.version == 1
+	input.version == 2
 	count(deny) == 0
 }
 
-deny contains "unsupported policy input version" if input.version != 1
+deny contains "unsupported policy input version" if input.version != 2
 
 deny contains reason if {
 	reason := data.boundary.refused_methods[input.method]

@@ -2,9 +2,12 @@
 //! decision ≤ 50 µs median; see architecture/benchmarks.md).
 //!
 //! - `decide_containers_create`: `PolicyEngine::decide` on the facts of
-//!   `berth run --rm busybox true`.
+//!   `berth run --rm busybox true` (the golden case `run_busybox_true`).
 //! - `decide_generic`: the decision every plain forwarded call pays
 //!   (`containers.list`).
+//! - `input_to_value`: turning that `PolicyInput` into regorus's `Value`
+//!   (part of `decide_containers_create`); `input_json_to_value`: the same
+//!   through a `serde_json::Value`, as decisions did before, for comparison.
 //! - `admit_containers_create`: the whole Containers.Create admission —
 //!   strict parse of the spec, facts, policy, hardening, re-serialisation.
 //!
@@ -19,12 +22,8 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
 use berth_gateway::admission;
-use berth_gateway::config::Config;
-use berth_gateway::policy::input::{
-    CapabilityFacts, ContainerCreate, LinuxFacts, MountFacts, NamespaceFacts, ProcessFacts,
-    RlimitFacts, RootFacts, RuntimeFacts, SandboxFacts, UserFacts,
-};
-use berth_gateway::policy::{input::Request, PolicyEngine, PolicyInput};
+use berth_gateway::policy::input::{Request, SandboxFacts};
+use berth_gateway::policy::{value, PolicyEngine, PolicyInput};
 use berth_gateway::sandbox::{Sandbox, RUNTIME};
 use containerd_client::services::v1 as api;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
@@ -33,43 +32,33 @@ const SPEC: &str = include_str!("data/run-busybox-true.spec.json");
 const ID: &str = "5c1f0e2a9b7d43c68e1a2f3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f";
 const IMAGE: &str = "docker.io/library/busybox:latest";
 
-/// docker's default capability set, sorted as the policy input lists it.
-const DEFAULT_CAPS: [&str; 14] = [
-    "CAP_AUDIT_WRITE",
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_MKNOD",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_RAW",
-    "CAP_SETFCAP",
-    "CAP_SETGID",
-    "CAP_SETPCAP",
-    "CAP_SETUID",
-    "CAP_SYS_CHROOT",
-];
-
 fn policy_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies")
 }
 
 /// The sandbox of the local stack, as fixtures/stack/up.sh configures it.
 fn sandbox() -> Sandbox {
-    Sandbox::from_config(&Config {
+    Sandbox {
         namespace: "berth-sandbox".into(),
-        containerd_socket: "/run/berth-stack/containerd/containerd.sock".into(),
-        listen_containerd: "/run/berth-stack/gateway/containerd.sock".into(),
-        listen_buildkit: None,
-        state_dir: "/var/lib/berth-stack/gateway".into(),
-        policy_dir: policy_dir(),
         netns_path: "/run/netns/berth-sandbox".into(),
-        proxy_url: "http://10.200.0.1:3128".into(),
-        no_proxy: "localhost,127.0.0.1,::1".into(),
+        proxy_env: ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"]
+            .iter()
+            .flat_map(|name| {
+                let value = if *name == "NO_PROXY" {
+                    "localhost,127.0.0.1,::1"
+                } else {
+                    "http://10.200.0.1:3128"
+                };
+                [
+                    (name.to_string(), value.to_string()),
+                    (name.to_lowercase(), value.to_string()),
+                ]
+            })
+            .collect(),
         volume_roots: vec!["/var/lib/berth-stack/workspace".into()],
         snapshotter: "overlayfs".into(),
-    })
+        state_dir: "/var/lib/berth-stack/gateway".into(),
+    }
 }
 
 fn sandbox_facts(sb: &Sandbox) -> SandboxFacts {
@@ -83,10 +72,6 @@ fn sandbox_facts(sb: &Sandbox) -> SandboxFacts {
             .map(|p| p.to_string_lossy().into_owned())
             .collect(),
     }
-}
-
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
 }
 
 /// The container berth's CLI sends for `berth run --rm busybox true`.
@@ -118,151 +103,14 @@ fn container() -> api::Container {
     }
 }
 
-/// The facts admission computes from that container's spec.
-fn create_input(sb: &Sandbox) -> PolicyInput {
-    let mount = |destination: &str, typ: &str, source: &str, options: &[&str]| MountFacts {
-        destination: destination.into(),
-        typ: typ.into(),
-        source: source.into(),
-        options: strings(options),
-        bind: None,
-    };
-    let namespace = |typ: &str| NamespaceFacts {
-        typ: typ.into(),
-        path: String::new(),
-    };
-    let request = ContainerCreate {
-        id: ID.into(),
-        image: IMAGE.into(),
-        snapshotter: "overlayfs".into(),
-        labels: strings(&["berth.config", "berth.image", "berth.name"]),
-        extensions: vec![],
-        sandbox_field: String::new(),
-        runtime: RuntimeFacts {
-            name: RUNTIME.into(),
-            options: false,
-        },
-        annotations: vec![],
-        network_mode: "sandbox".into(),
-        root: RootFacts {
-            path: "rootfs".into(),
-            readonly: false,
-        },
-        process: ProcessFacts {
-            cwd: "/".into(),
-            terminal: false,
-            user: UserFacts {
-                uid: 0,
-                gid: 0,
-                additional_gids: vec![],
-            },
-            env_names: strings(&["HOSTNAME", "PATH"]),
-            capabilities: CapabilityFacts {
-                bounding: strings(&DEFAULT_CAPS),
-                effective: strings(&DEFAULT_CAPS),
-                permitted: strings(&DEFAULT_CAPS),
-                inheritable: vec![],
-                ambient: vec![],
-            },
-            no_new_privileges: Some(false),
-            apparmor_profile: None,
-            selinux_label: None,
-            oom_score_adj: None,
-            rlimits: vec![RlimitFacts {
-                typ: "RLIMIT_NOFILE".into(),
-                hard: 1_048_576,
-                soft: 1_048_576,
-            }],
-        },
-        mounts: vec![
-            mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
-            mount(
-                "/dev",
-                "tmpfs",
-                "tmpfs",
-                &["nosuid", "strictatime", "mode=755", "size=65536k"],
-            ),
-            mount(
-                "/dev/pts",
-                "devpts",
-                "devpts",
-                &[
-                    "nosuid",
-                    "noexec",
-                    "newinstance",
-                    "ptmxmode=0666",
-                    "mode=0620",
-                    "gid=5",
-                ],
-            ),
-            mount(
-                "/sys",
-                "sysfs",
-                "sysfs",
-                &["nosuid", "noexec", "nodev", "ro"],
-            ),
-            mount(
-                "/sys/fs/cgroup",
-                "cgroup",
-                "cgroup",
-                &["ro", "nosuid", "noexec", "nodev"],
-            ),
-            mount(
-                "/dev/mqueue",
-                "mqueue",
-                "mqueue",
-                &["nosuid", "noexec", "nodev"],
-            ),
-            mount(
-                "/dev/shm",
-                "tmpfs",
-                "shm",
-                &["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"],
-            ),
-        ],
-        hooks: vec![],
-        linux: LinuxFacts {
-            namespaces: ["pid", "ipc", "uts", "mount", "network", "cgroup"]
-                .map(namespace)
-                .to_vec(),
-            devices: vec![],
-            device_rules: vec![],
-            seccomp: true,
-            sysctl: vec![],
-            masked_paths: strings(&[
-                "/proc/acpi",
-                "/proc/asound",
-                "/proc/kcore",
-                "/proc/keys",
-                "/proc/latency_stats",
-                "/proc/sched_debug",
-                "/proc/scsi",
-                "/proc/timer_list",
-                "/proc/timer_stats",
-                "/sys/devices/virtual/powercap",
-                "/sys/firmware",
-            ]),
-            readonly_paths: strings(&[
-                "/proc/bus",
-                "/proc/fs",
-                "/proc/irq",
-                "/proc/sys",
-                "/proc/sysrq-trigger",
-            ]),
-            id_mappings: false,
-            mount_label: String::new(),
-            rootfs_propagation: String::new(),
-            pids_limit: None,
-            unified: vec![],
-            cpu_realtime: false,
-        },
-    };
-    PolicyInput::new(
-        "containers.create",
-        ID,
-        sandbox_facts(sb),
-        Request::ContainerCreate(request),
-    )
+/// The facts admission computes from that container's spec: the golden
+/// case `run_busybox_true`, which a unit test keeps in step with admission
+/// (`src/policy/golden.rs`).
+fn create_input() -> PolicyInput {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/policy/run_busybox_true/input.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn policy(c: &mut Criterion) {
@@ -271,7 +119,12 @@ fn policy(c: &mut Criterion) {
 
     // Benchmark the path a real request takes: each input must be allowed,
     // or the numbers would time a refusal instead.
-    let create = create_input(&sb);
+    let create = create_input();
+    assert_eq!(
+        create.sandbox,
+        sandbox_facts(&sb),
+        "the case's sandbox is the bench's"
+    );
     let decision = engine.decide(&create);
     assert!(
         decision.allow,
@@ -294,6 +147,18 @@ fn policy(c: &mut Criterion) {
     });
     group.bench_function("decide_generic", |b| {
         b.iter(|| engine.decide(black_box(&list)))
+    });
+    // The input conversion alone, as decide does it, and as it did before
+    // (the input as a serde_json::Value, then deserialised into regorus's).
+    group.bench_function("input_to_value", |b| {
+        b.iter(|| value::to_value(black_box(&create)).expect("the input converts"))
+    });
+    group.bench_function("input_json_to_value", |b| {
+        b.iter(|| {
+            serde_json::to_value(black_box(&create))
+                .and_then(<regorus::Value as serde::Deserialize>::deserialize)
+                .expect("the input converts")
+        })
     });
     group.bench_function("admit_containers_create", |b| {
         b.iter_batched(

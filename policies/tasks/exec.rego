@@ -9,14 +9,14 @@ import data.berth.lib.stdio
 default allow := false
 
 allow if {
-	input.version == 1
+	input.version == 2
 	common.kind_matches
 	count(deny) == 0
 }
 
 r := input.request
 
-deny contains "unsupported policy input version" if input.version != 1
+deny contains "unsupported policy input version" if input.version != 2
 
 deny contains "request does not match the method" if not common.kind_matches
 

@@ -1,18 +1,35 @@
 //! Turning decoded requests into the facts of [`PolicyInput`](crate::policy::PolicyInput).
 //! Pure functions, except bind-source resolution (which reads the host's
 //! directory tree).
+//!
+//! Per-item work happens here, not in Rego: each item of a request (a
+//! mount, a capability, a namespace entry, an rlimit…) is classified
+//! against the boundary's tables ([`boundary`]), and the input lists the
+//! items each refusal is about. A classification is strict: whatever is not
+//! known to be allowed is listed.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 use containerd_client::services::v1 as api;
-use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities, Process, Spec};
+use oci_spec::runtime::{
+    Capabilities, Capability, LinuxCapabilities, LinuxNamespace, Mount, PosixRlimit, Process, Spec,
+};
 use serde::Serialize;
 
 use crate::policy::input::{
-    CapabilityFacts, ContainerCreate, DeviceFacts, LinuxFacts, MountFacts, NamespaceFacts,
-    ProcessFacts, RlimitFacts, RootFacts, RuntimeFacts, SandboxFacts, UserFacts,
+    BindMount, CapabilityFacts, ContainerCreate, CwdFacts, DeviceFacts, DeviceRuleFacts,
+    JoinedNamespace, LinuxFacts, MisplacedMount, MountFacts, NamespaceFacts, ProcessFacts,
+    RefusedOption, Rlimit, RlimitAboveMax, RlimitFacts, RootFacts, RuntimeFacts, SandboxFacts,
+    TypedMount, UserFacts,
 };
 use crate::sandbox::Sandbox;
 
-use super::mounts;
+use super::{mounts, DEFAULT_CAPS};
+
+pub mod boundary;
+#[cfg(test)]
+mod tests;
 
 /// The name serde gives a unit enum variant (`CAP_SYS_ADMIN`, `RLIMIT_NOFILE`, `pid`).
 pub fn serde_name<T: Serialize>(value: &T) -> String {
@@ -33,6 +50,44 @@ fn sorted<I: IntoIterator<Item = String>>(items: I) -> Vec<String> {
     v
 }
 
+fn lossy(path: &std::path::Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// The lexical shape of a path, without touching the file system.
+#[derive(Debug)]
+struct PathShape<'a> {
+    absolute: bool,
+    /// No `.` or `..` component.
+    normalized: bool,
+    /// The non-empty components: `//proc/` has just `proc`.
+    components: Vec<&'a str>,
+}
+
+impl<'a> PathShape<'a> {
+    fn of(path: &'a str) -> Self {
+        let components: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+        Self {
+            absolute: path.starts_with('/'),
+            normalized: !components.iter().any(|c| *c == "." || *c == ".."),
+            components,
+        }
+    }
+
+    /// At or below `place` (an absolute path written without `.`, `..` or
+    /// repeated slashes), comparing components: a relative path is read as
+    /// if it started at `/`, so the answer errs towards "below".
+    fn at_or_below(&self, place: &str) -> bool {
+        let place: Vec<&str> = place.split('/').filter(|c| !c.is_empty()).collect();
+        self.components.starts_with(&place)
+    }
+
+    /// `/` itself (or nothing but slashes).
+    fn is_root(&self) -> bool {
+        self.components.is_empty()
+    }
+}
+
 fn cap_names(set: &Option<Capabilities>) -> Vec<String> {
     sorted(set.iter().flatten().map(cap_name))
 }
@@ -41,12 +96,26 @@ pub fn capabilities(caps: Option<&LinuxCapabilities>) -> CapabilityFacts {
     let Some(c) = caps else {
         return CapabilityFacts::default();
     };
+    let outside_default = sorted(
+        [
+            c.bounding(),
+            c.effective(),
+            c.inheritable(),
+            c.permitted(),
+            c.ambient(),
+        ]
+        .into_iter()
+        .flat_map(|set| set.iter().flatten())
+        .filter(|cap| !DEFAULT_CAPS.contains(cap))
+        .map(cap_name),
+    );
     CapabilityFacts {
         bounding: cap_names(c.bounding()),
         effective: cap_names(c.effective()),
         inheritable: cap_names(c.inheritable()),
         permitted: cap_names(c.permitted()),
         ambient: cap_names(c.ambient()),
+        outside_default,
     }
 }
 
@@ -54,19 +123,50 @@ pub fn sandbox(sb: &Sandbox) -> SandboxFacts {
     SandboxFacts {
         namespace: sb.namespace.clone(),
         snapshotter: sb.snapshotter.clone(),
-        netns_path: sb.netns_path.to_string_lossy().into_owned(),
-        volume_roots: sb
-            .volume_roots
-            .iter()
-            .map(|r| r.to_string_lossy().into_owned())
-            .collect(),
+        netns_path: lossy(&sb.netns_path),
+        volume_roots: sb.volume_roots.iter().map(|r| lossy(r)).collect(),
     }
+}
+
+fn cwd(path: String) -> CwdFacts {
+    let shape = PathShape::of(&path);
+    CwdFacts {
+        absolute: shape.absolute,
+        normalized: shape.normalized,
+        // CVE-2024-21626: runc could be made to start a process with a
+        // working directory in /proc/self/fd, i.e. on a host directory.
+        under_proc: shape.at_or_below("/proc"),
+        path,
+    }
+}
+
+pub fn rlimits(given: &[PosixRlimit]) -> RlimitFacts {
+    let mut facts = RlimitFacts::default();
+    for r in given {
+        let typ = serde_name(&r.typ());
+        match boundary::RLIMITS.iter().find(|(name, _)| *name == typ) {
+            None => facts.unknown.push(typ.clone()),
+            Some((_, Some(max))) if r.hard() > *max => facts.above_max.push(RlimitAboveMax {
+                typ: typ.clone(),
+                hard: r.hard(),
+                max: *max,
+            }),
+            Some(_) => {}
+        }
+        facts.given.push(Rlimit {
+            typ,
+            hard: r.hard(),
+            soft: r.soft(),
+        });
+    }
+    facts.unknown = sorted(facts.unknown);
+    facts
 }
 
 pub fn process(p: &Process) -> ProcessFacts {
     let user = p.user();
     ProcessFacts {
-        cwd: p.cwd().to_string_lossy().into_owned(),
+        cwd: cwd(lossy(p.cwd())),
         terminal: p.terminal().unwrap_or(false),
         user: UserFacts {
             uid: user.uid(),
@@ -84,16 +184,7 @@ pub fn process(p: &Process) -> ProcessFacts {
         apparmor_profile: p.apparmor_profile().clone(),
         selinux_label: p.selinux_label().clone(),
         oom_score_adj: p.oom_score_adj(),
-        rlimits: p
-            .rlimits()
-            .iter()
-            .flatten()
-            .map(|r| RlimitFacts {
-                typ: serde_name(&r.typ()),
-                hard: r.hard(),
-                soft: r.soft(),
-            })
-            .collect(),
+        rlimits: rlimits(p.rlimits().as_deref().unwrap_or_default()),
     }
 }
 
@@ -106,6 +197,176 @@ pub fn network_mode(spec: &Spec) -> String {
         .unwrap_or_else(|| "sandbox".to_string())
 }
 
+fn refused_options(
+    options: &[String],
+    destination: &str,
+    allowed: impl Fn(&str) -> bool,
+    out: &mut Vec<RefusedOption>,
+) {
+    for option in options.iter().filter(|o| !allowed(o)) {
+        out.push(RefusedOption {
+            option: option.clone(),
+            destination: destination.to_string(),
+        });
+    }
+}
+
+fn tmpfs_option_allowed(option: &str) -> bool {
+    boundary::TMPFS_OPTIONS.contains(&option)
+        || boundary::TMPFS_OPTION_PREFIXES
+            .iter()
+            .any(|p| option.starts_with(p) && !option.contains(','))
+}
+
+/// Read-only when the last of `ro` and `rw` is `ro` (runc applies the
+/// options in order).
+fn read_only(options: &[String]) -> bool {
+    options
+        .iter()
+        .rev()
+        .find(|o| *o == "ro" || *o == "rw")
+        .is_some_and(|o| o == "ro")
+}
+
+/// Facts about the spec's mounts; bind sources are resolved below
+/// `volume_roots` ([`mounts::bind_facts`]).
+pub fn mounts(volume_roots: &[PathBuf], given: &[Mount]) -> MountFacts {
+    let mut f = MountFacts::default();
+    for m in given {
+        let destination = lossy(m.destination());
+        let typ = m.typ().clone().unwrap_or_default();
+        let options = m.options().as_deref().unwrap_or_default();
+        let shape = PathShape::of(&destination);
+        if !shape.absolute {
+            f.relative_destinations.push(destination.clone());
+        }
+        if !shape.normalized {
+            f.unnormalized_destinations.push(destination.clone());
+        }
+
+        let client_content = if mounts::is_bind(m) {
+            let source = m.source().as_deref().map(lossy).unwrap_or_default();
+            refused_options(
+                options,
+                &destination,
+                |o| boundary::BIND_OPTIONS.contains(&o),
+                &mut f.refused_bind_options,
+            );
+            f.binds.push(BindMount {
+                destination: destination.clone(),
+                bind: mounts::bind_facts(volume_roots, &source),
+                source,
+            });
+            true
+        } else if typ.is_empty() {
+            f.untyped.push(destination.clone());
+            false
+        } else if typ == "tmpfs" {
+            refused_options(
+                options,
+                &destination,
+                tmpfs_option_allowed,
+                &mut f.refused_tmpfs_options,
+            );
+            true
+        } else if let Some((_, places)) = boundary::SYSTEM_MOUNTS.iter().find(|(t, _)| *t == typ) {
+            if !places.contains(&destination.as_str()) {
+                f.misplaced.push(MisplacedMount {
+                    typ: typ.clone(),
+                    destination: destination.clone(),
+                    places: places.iter().map(|p| p.to_string()).collect(),
+                });
+            }
+            if boundary::READ_ONLY_TYPES.contains(&typ.as_str()) && !read_only(options) {
+                f.writable_kernel.push(destination.clone());
+            }
+            false
+        } else {
+            f.unsupported.push(TypedMount {
+                typ,
+                destination: destination.clone(),
+            });
+            false
+        };
+
+        // What the client fills (a bind's host directory, an empty tmpfs)
+        // may not cover the kernel's interfaces or the whole root.
+        if client_content {
+            if shape.is_root() {
+                f.over_root = true;
+            }
+            if boundary::KERNEL_PATHS.iter().any(|p| shape.at_or_below(p)) {
+                f.over_kernel_paths.push(destination);
+            }
+        }
+    }
+    f
+}
+
+pub fn namespaces(given: &[LinuxNamespace]) -> NamespaceFacts {
+    let names: Vec<String> = given.iter().map(|ns| serde_name(&ns.typ())).collect();
+    let types = sorted(names.iter().cloned());
+    let mut duplicates: Vec<String> = names
+        .iter()
+        .filter(|n| names.iter().filter(|m| m == n).count() > 1)
+        .cloned()
+        .collect();
+    duplicates.sort();
+    duplicates.dedup();
+    let mut joined: Vec<JoinedNamespace> = given
+        .iter()
+        .zip(&names)
+        .filter_map(|(ns, name)| {
+            let path = ns.path().as_deref().map(lossy).unwrap_or_default();
+            (!path.is_empty()).then(|| JoinedNamespace {
+                typ: name.clone(),
+                path,
+            })
+        })
+        .collect();
+    joined.sort_by(|a, b| (&a.typ, &a.path).cmp(&(&b.typ, &b.path)));
+    NamespaceFacts {
+        missing: boundary::REQUIRED_NAMESPACES
+            .iter()
+            .filter(|t| !types.iter().any(|g| g == *t))
+            .map(|t| t.to_string())
+            .collect(),
+        unknown: types
+            .iter()
+            .filter(|t| *t != "user" && !boundary::ALLOWED_NAMESPACES.contains(&t.as_str()))
+            .cloned()
+            .collect(),
+        user: types.iter().any(|t| t == "user"),
+        duplicates,
+        joined,
+    }
+}
+
+/// Paths docker masks or makes read-only that the spec lists in neither
+/// list, sorted.
+pub fn unmasked_paths(masked: &[String], readonly: &[String]) -> Vec<String> {
+    let given: BTreeSet<&str> = masked.iter().chain(readonly).map(String::as_str).collect();
+    sorted(
+        boundary::REQUIRED_MASKED_PATHS
+            .iter()
+            .chain(&boundary::REQUIRED_READONLY_PATHS)
+            .filter(|p| !given.contains(*p))
+            .map(|p| p.to_string()),
+    )
+}
+
+pub fn device_rules(rules: Vec<String>) -> DeviceRuleFacts {
+    let given = sorted(rules);
+    DeviceRuleFacts {
+        outside_default: given
+            .iter()
+            .filter(|r| !boundary::DEFAULT_DEVICE_RULES.contains(&r.as_str()))
+            .cloned()
+            .collect(),
+        given,
+    }
+}
+
 pub fn container_create(sb: &Sandbox, c: &api::Container, spec: &Spec) -> ContainerCreate {
     let process = spec
         .process()
@@ -114,26 +375,6 @@ pub fn container_create(sb: &Sandbox, c: &api::Container, spec: &Spec) -> Contai
         .expect("decode_spec requires a process");
     let linux = spec.linux().as_ref();
     let resources = linux.and_then(|l| l.resources().as_ref());
-
-    let mounts = spec
-        .mounts()
-        .iter()
-        .flatten()
-        .map(|m| {
-            let source = m
-                .source()
-                .as_ref()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            MountFacts {
-                destination: m.destination().to_string_lossy().into_owned(),
-                typ: m.typ().clone().unwrap_or_default(),
-                bind: mounts::is_bind(m).then(|| mounts::bind_facts(&sb.volume_roots, &source)),
-                source,
-                options: m.options().clone().unwrap_or_default(),
-            }
-        })
-        .collect();
 
     let mut hooks = Vec::new();
     if let Some(h) = spec.hooks() {
@@ -151,7 +392,7 @@ pub fn container_create(sb: &Sandbox, c: &api::Container, spec: &Spec) -> Contai
         }
     }
 
-    let device_rules = resources
+    let device_rule_list = resources
         .and_then(|r| r.devices().as_ref())
         .into_iter()
         .flatten()
@@ -164,34 +405,27 @@ pub fn container_create(sb: &Sandbox, c: &api::Container, spec: &Spec) -> Contai
             let num = |n: Option<i64>| n.map_or("*".to_string(), |n| n.to_string());
             let access = d.access().clone().unwrap_or_default();
             format!("{typ} {}:{} {access}", num(d.major()), num(d.minor()))
-        });
+        })
+        .collect();
 
     let linux_facts = LinuxFacts {
-        namespaces: linux
-            .and_then(|l| l.namespaces().as_ref())
-            .into_iter()
-            .flatten()
-            .map(|ns| NamespaceFacts {
-                typ: serde_name(&ns.typ()),
-                path: ns
-                    .path()
-                    .as_ref()
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            })
-            .collect(),
+        namespaces: namespaces(
+            linux
+                .and_then(|l| l.namespaces().as_deref())
+                .unwrap_or_default(),
+        ),
         devices: linux
             .and_then(|l| l.devices().as_ref())
             .into_iter()
             .flatten()
             .map(|d| DeviceFacts {
-                path: d.path().to_string_lossy().into_owned(),
+                path: lossy(d.path()),
                 typ: serde_name(&d.typ()),
                 major: d.major(),
                 minor: d.minor(),
             })
             .collect(),
-        device_rules: sorted(device_rules),
+        device_rules: device_rules(device_rule_list),
         seccomp: linux.is_some_and(|l| l.seccomp().is_some()),
         sysctl: sorted(
             linux
@@ -200,12 +434,14 @@ pub fn container_create(sb: &Sandbox, c: &api::Container, spec: &Spec) -> Contai
                 .flatten()
                 .map(|(k, _)| k.clone()),
         ),
-        masked_paths: linux
-            .and_then(|l| l.masked_paths().clone())
-            .unwrap_or_default(),
-        readonly_paths: linux
-            .and_then(|l| l.readonly_paths().clone())
-            .unwrap_or_default(),
+        unmasked_paths: unmasked_paths(
+            linux
+                .and_then(|l| l.masked_paths().as_deref())
+                .unwrap_or_default(),
+            linux
+                .and_then(|l| l.readonly_paths().as_deref())
+                .unwrap_or_default(),
+        ),
         id_mappings: linux.is_some_and(|l| {
             l.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
                 || l.gid_mappings().as_ref().is_some_and(|m| !m.is_empty())
@@ -229,7 +465,24 @@ pub fn container_create(sb: &Sandbox, c: &api::Container, spec: &Spec) -> Contai
             .is_some_and(|c| c.realtime_runtime().is_some() || c.realtime_period().is_some()),
     };
 
-    let root = spec.root().as_ref();
+    let root_path = spec
+        .root()
+        .as_ref()
+        .map(|r| lossy(r.path()))
+        .unwrap_or_default();
+    let shape = PathShape::of(&root_path);
+    let (absolute, normalized) = (shape.absolute, shape.normalized);
+    let root = RootFacts {
+        absolute,
+        normalized,
+        readonly: spec
+            .root()
+            .as_ref()
+            .and_then(|r| r.readonly())
+            .unwrap_or(false),
+        path: root_path,
+    };
+
     ContainerCreate {
         id: c.id.clone(),
         image: c.image.clone(),
@@ -247,14 +500,12 @@ pub fn container_create(sb: &Sandbox, c: &api::Container, spec: &Spec) -> Contai
         },
         annotations: sorted(spec.annotations().iter().flatten().map(|(k, _)| k.clone())),
         network_mode: network_mode(spec),
-        root: RootFacts {
-            path: root
-                .map(|r| r.path().to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            readonly: root.and_then(|r| r.readonly()).unwrap_or(false),
-        },
+        root,
         process,
-        mounts,
+        mounts: mounts(
+            &sb.volume_roots,
+            spec.mounts().as_deref().unwrap_or_default(),
+        ),
         hooks,
         linux: linux_facts,
     }

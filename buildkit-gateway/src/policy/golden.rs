@@ -6,6 +6,10 @@
 //! the repository's `policies/`. The test replays every case directory and
 //! also checks that admission still computes the same inputs.
 //!
+//! `run_busybox_true` is the spec the CLI sends for `berth run --rm busybox
+//! true` (`benches/data/run-busybox-true.spec.json`); `benches/policy.rs`
+//! times the decision on its `input.json`.
+//!
 //! Regenerate after a deliberate change with
 //! `BERTH_REGEN_GOLDEN=1 cargo test --release -p berth-gateway golden`
 //! and review the diff.
@@ -24,6 +28,8 @@ use crate::admission::{self, SPEC_TYPE_URL};
 
 /// Switch that rewrites the case files from the current code and policies.
 const REGEN: &str = "BERTH_REGEN_GOLDEN";
+/// The spec of the criterion bench.
+const BENCH_SPEC: &str = include_str!("../../benches/data/run-busybox-true.spec.json");
 /// What the temporary sandbox directory is called in the case files.
 const STABLE_ROOT: &str = "/var/lib/berth-stack";
 
@@ -45,6 +51,24 @@ fn create(w: &World, edit: impl FnOnce(&mut Value, &mut api::Container)) -> Poli
     c.spec = Some(testkit::any(SPEC_TYPE_URL, &s));
     admission::create_input(&w.sb, &c)
         .expect("case specs decode")
+        .1
+}
+
+/// The container `berth run --rm busybox true` creates
+/// (`benches/data/run-busybox-true.spec.json`, written by the CLI).
+fn run_busybox_true(w: &World) -> PolicyInput {
+    let s: Value = serde_json::from_str(BENCH_SPEC).expect("the bench spec is JSON");
+    let mut c = container(&s);
+    c.labels = [
+        ("berth.name", "bench_busybox"),
+        ("berth.image", "busybox"),
+        ("berth.config", r#"{"user":"","auto_remove":true}"#),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    admission::create_input(&w.sb, &c)
+        .expect("the bench spec decodes")
         .1
 }
 
@@ -103,6 +127,7 @@ fn cases(w: &World) -> Vec<(&'static str, PolicyInput)> {
     default_plus.push("CAP_SYS_ADMIN");
     vec![
         ("plain_ok", create(w, |_, _| {})),
+        ("run_busybox_true", run_busybox_true(w)),
         (
             "privileged",
             create(w, |s, _| {
@@ -347,6 +372,19 @@ fn golden_cases() {
         replayed += 1;
     }
     assert!(replayed >= cases.len());
+}
+
+/// The engine's direct conversion gives the value the JSON would: what the
+/// policies see is exactly what `input.json` shows.
+#[test]
+fn input_values_match_their_json() {
+    let w = World::new();
+    for (name, input) in cases(&w) {
+        let direct = super::value::to_value(&input).unwrap();
+        let json: regorus::Value =
+            serde_json::from_value(serde_json::to_value(&input).unwrap()).unwrap();
+        assert_eq!(direct, json, "case {name}");
+    }
 }
 
 #[test]

@@ -1,17 +1,22 @@
 //! The input document the Rego policies see (`input` in `policies/`).
 //!
 //! It is berth's own, versioned schema — never a raw protobuf message or a
-//! client's JSON. Admission computes every fact here in Rust (capabilities
-//! per set, namespaces with paths, bind-mount sources resolved without
-//! following symlinks…), so the policies only compare facts. Every field is
-//! always present: an absent optional value is `null`, an empty list `[]`, so
-//! a rule can never be skipped because a key is missing.
+//! client's JSON. Admission computes every fact here in Rust
+//! (`admission/facts.rs`), per item and strictly, so the policies only map
+//! facts to reasons: a list named after a refusal (`outside_default`,
+//! `refused_tmpfs_options`, `over_kernel_paths`…) holds the items that
+//! refusal is about, and is empty for a request the boundary accepts. A
+//! policy therefore never loops over a request's ordinary items, which is
+//! what keeps a decision within its time budget
+//! (`architecture/benchmarks.md`). Every field is always present: an absent
+//! optional value is `null`, an empty list `[]`, so a rule can never be
+//! skipped because a key is missing.
 //!
-//! Schema, version 1 (`input.version == 1`):
+//! Schema, version 2 (`input.version == 2`):
 //!
 //! ```text
 //! input
-//! ├─ version   1
+//! ├─ version   2
 //! ├─ method    "containers.create" | "containers.update" | "tasks.create"
 //! │            | "tasks.exec" | any other served method ("images.list", …)
 //! ├─ object    id of the object the request names (container id, image name…)
@@ -22,17 +27,31 @@
 //!    │    sandbox_field: string (Container.sandbox), runtime: { name, options: bool },
 //!    │    annotations: [key], network_mode: "sandbox" | "none" | other value of
 //!    │      the `berth.network` annotation,
-//!    │    root: { path, readonly },
+//!    │    root: { path, readonly, absolute, normalized },
 //!    │    process: Process (below),
-//!    │    mounts: [ { destination, type, source, options: [string],
-//!    │               bind: null | { source_absolute, source_normalized,
-//!    │                              under_volume_root, exists, through_symlink,
-//!    │                              resolved } } ],
+//!    │    mounts: {
+//!    │      binds: [ { destination, source,
+//!    │                 bind: { source_absolute, source_normalized, under_volume_root,
+//!    │                         exists, through_symlink, resolved } } ],
+//!    │      untyped: [destination]  (no type, not a bind),
+//!    │      unsupported: [ { type, destination } ]  (neither bind, tmpfs nor a system type),
+//!    │      misplaced: [ { type, destination, places: [path] } ]  (a system type away
+//!    │        from its places),
+//!    │      writable_kernel: [destination]  (sysfs, cgroup, cgroup2 without "ro"),
+//!    │      refused_bind_options, refused_tmpfs_options: [ { option, destination } ],
+//!    │      relative_destinations, unnormalized_destinations: [destination],
+//!    │      over_kernel_paths: [destination]  (a bind or tmpfs at or below /proc, /sys),
+//!    │      over_root: bool  (a bind or tmpfs at /) },
 //!    │    hooks: [kind with at least one hook, e.g. "prestart"],
-//!    │    linux: { namespaces: [ { type, path } ]  (path "" when none),
+//!    │    linux: { namespaces: { missing: [required type],
+//!    │                           unknown: [type outside the allowed set, not "user"],
+//!    │                           duplicates: [type], user: bool,
+//!    │                           joined: [ { type, path } ]  (given with a path) },
 //!    │             devices: [ { path, type, major, minor } ],
-//!    │             device_rules: ["c 1:3 rwm", …]  (allow rules of resources.devices),
-//!    │             seccomp: bool, sysctl: [key], masked_paths, readonly_paths,
+//!    │             device_rules: { given: ["c 1:3 rwm", …]  (allow rules of
+//!    │                               resources.devices), outside_default: [rule] },
+//!    │             seccomp: bool, sysctl: [key],
+//!    │             unmasked_paths: [required masked or read-only path the spec leaves out],
 //!    │             id_mappings: bool, mount_label, rootfs_propagation,
 //!    │             pids_limit: null | int, unified: [key], cpu_realtime: bool }
 //!    ├─ "container_update"
@@ -47,20 +66,30 @@
 //!    │    `buildkit::solve::SolveFacts`)
 //!    └─ "generic"  (no fields)
 //!
-//! Process = { cwd, terminal, user: { uid, gid, additional_gids },
+//! Process = { cwd: { path, absolute, normalized, under_proc },
+//!             terminal, user: { uid, gid, additional_gids },
 //!             env_names: [name], capabilities: { bounding, effective,
-//!             inheritable, permitted, ambient: [ "CAP_…" ] },
+//!             inheritable, permitted, ambient: [ "CAP_…" ],
+//!             outside_default: [cap in any set but not in docker's default set] },
 //!             no_new_privileges: null | bool, apparmor_profile, selinux_label,
-//!             oom_score_adj: null | int, rlimits: [ { type, hard, soft } ] }
+//!             oom_score_adj: null | int,
+//!             rlimits: { given: [ { type, hard, soft } ], unknown: [type],
+//!                        above_max: [ { type, hard, max } ] } }
 //! Stdio   = { stdin, stdout, stderr: { value, kind: "none" | "relay" | "path" | "uri" } }
 //! ```
 //!
-//! Lists of names are sorted, so equal requests give equal documents.
+//! A path is `absolute` when it starts with `/`, `normalized` when no
+//! component is `.` or `..`; "at or below" compares components, so `//proc`
+//! and `/proc/` are below `/proc` and `/procfs` is not. Lists of names are
+//! sorted, so equal requests give equal documents.
+//!
+//! Version 2 replaced the raw per-item lists of version 1 (mount options,
+//! namespace entries, masked paths) with these facts.
 
 use serde::{Deserialize, Serialize};
 
 /// Bump when a field changes meaning or disappears; the policies check it.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -131,7 +160,7 @@ pub struct ContainerCreate {
     pub network_mode: String,
     pub root: RootFacts,
     pub process: ProcessFacts,
-    pub mounts: Vec<MountFacts>,
+    pub mounts: MountFacts,
     /// Hook kinds with at least one hook ("prestart", "createRuntime"…).
     pub hooks: Vec<String>,
     pub linux: LinuxFacts,
@@ -148,14 +177,18 @@ pub struct RuntimeFacts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RootFacts {
+    /// As given (relative to the bundle).
     pub path: String,
     pub readonly: bool,
+    pub absolute: bool,
+    /// No `.` or `..` component.
+    pub normalized: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProcessFacts {
-    pub cwd: String,
+    pub cwd: CwdFacts,
     pub terminal: bool,
     pub user: UserFacts,
     /// Names of the environment variables (values are not shown to policy).
@@ -165,7 +198,18 @@ pub struct ProcessFacts {
     pub apparmor_profile: Option<String>,
     pub selinux_label: Option<String>,
     pub oom_score_adj: Option<i32>,
-    pub rlimits: Vec<RlimitFacts>,
+    pub rlimits: RlimitFacts,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CwdFacts {
+    pub path: String,
+    pub absolute: bool,
+    /// No `.` or `..` component.
+    pub normalized: bool,
+    /// At or below /proc (CVE-2024-21626).
+    pub under_proc: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -185,11 +229,25 @@ pub struct CapabilityFacts {
     pub inheritable: Vec<String>,
     pub permitted: Vec<String>,
     pub ambient: Vec<String>,
+    /// Named in any set but outside docker's default set
+    /// (`admission::DEFAULT_CAPS`).
+    pub outside_default: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RlimitFacts {
+    /// As given, in spec order.
+    pub given: Vec<Rlimit>,
+    /// Types the boundary does not let a client set, sorted.
+    pub unknown: Vec<String>,
+    /// Limits whose hard value is above the boundary's maximum for the type.
+    pub above_max: Vec<RlimitAboveMax>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RlimitFacts {
+pub struct Rlimit {
     /// e.g. "RLIMIT_NOFILE".
     #[serde(rename = "type")]
     pub typ: String,
@@ -199,17 +257,73 @@ pub struct RlimitFacts {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MountFacts {
-    pub destination: String,
-    /// "" when absent.
+pub struct RlimitAboveMax {
     #[serde(rename = "type")]
     pub typ: String,
-    /// "" when absent.
+    pub hard: u64,
+    pub max: u64,
+}
+
+/// What the boundary finds in the spec's mounts. Each list names the mounts
+/// one refusal is about (by destination, in spec order); a mount may appear
+/// in several.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MountFacts {
+    /// Mounts runc would bind-mount: type `bind`, or a `bind`/`rbind`
+    /// option whatever the type says.
+    pub binds: Vec<BindMount>,
+    /// No type, and not a bind.
+    pub untyped: Vec<String>,
+    /// A type that is neither a bind, tmpfs nor a system type.
+    pub unsupported: Vec<TypedMount>,
+    /// A system type (proc, sysfs, …) away from the places it belongs.
+    pub misplaced: Vec<MisplacedMount>,
+    /// sysfs, cgroup or cgroup2 without the `ro` option.
+    pub writable_kernel: Vec<String>,
+    pub refused_bind_options: Vec<RefusedOption>,
+    pub refused_tmpfs_options: Vec<RefusedOption>,
+    pub relative_destinations: Vec<String>,
+    /// A destination with a `.` or `..` component.
+    pub unnormalized_destinations: Vec<String>,
+    /// A bind or tmpfs at or below /proc or /sys.
+    pub over_kernel_paths: Vec<String>,
+    /// A bind or tmpfs at /.
+    pub over_root: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindMount {
+    pub destination: String,
+    /// As given ("" when absent).
     pub source: String,
-    pub options: Vec<String>,
-    /// Present when runc would treat the mount as a bind mount: type `bind`
-    /// or a `bind`/`rbind` option, whatever the type says.
-    pub bind: Option<BindFacts>,
+    pub bind: BindFacts,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypedMount {
+    #[serde(rename = "type")]
+    pub typ: String,
+    pub destination: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MisplacedMount {
+    #[serde(rename = "type")]
+    pub typ: String,
+    pub destination: String,
+    /// Where a mount of this type may go.
+    pub places: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefusedOption {
+    pub option: String,
+    pub destination: String,
 }
 
 /// Facts about a bind mount's host source, computed by the gateway without
@@ -234,16 +348,16 @@ pub struct BindFacts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinuxFacts {
-    pub namespaces: Vec<NamespaceFacts>,
+    pub namespaces: NamespaceFacts,
     pub devices: Vec<DeviceFacts>,
-    /// Allow rules of `resources.devices`, as "c 1:3 rwm" (`*` for any number).
-    pub device_rules: Vec<String>,
+    pub device_rules: DeviceRuleFacts,
     /// Whether the client's spec has a seccomp profile (the gateway replaces
     /// it with its own either way; absence is how `--privileged` shows).
     pub seccomp: bool,
     pub sysctl: Vec<String>,
-    pub masked_paths: Vec<String>,
-    pub readonly_paths: Vec<String>,
+    /// Paths docker masks or makes read-only that the spec lists in
+    /// neither `maskedPaths` nor `readonlyPaths`, sorted.
+    pub unmasked_paths: Vec<String>,
     /// uidMappings or gidMappings given.
     pub id_mappings: bool,
     pub mount_label: String,
@@ -255,13 +369,28 @@ pub struct LinuxFacts {
     pub cpu_realtime: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Namespace types are "pid", "network", "mount", "ipc", "uts", "user",
+/// "cgroup" or "time"; every list is sorted.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NamespaceFacts {
-    /// "pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time".
+    /// Required types not given (the container would share the host's).
+    pub missing: Vec<String>,
+    /// Types given that the boundary does not allow, except "user".
+    pub unknown: Vec<String>,
+    /// Types given more than once.
+    pub duplicates: Vec<String>,
+    /// A user namespace is given.
+    pub user: bool,
+    /// Namespaces given with a path (joined rather than created).
+    pub joined: Vec<JoinedNamespace>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinedNamespace {
     #[serde(rename = "type")]
     pub typ: String,
-    /// "" when the runtime creates a new namespace.
     pub path: String,
 }
 
@@ -273,6 +402,16 @@ pub struct DeviceFacts {
     pub typ: String,
     pub major: i64,
     pub minor: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceRuleFacts {
+    /// Allow rules of `resources.devices`, as "c 1:3 rwm" (`*` for any
+    /// number), sorted.
+    pub given: Vec<String>,
+    /// Those outside docker's default rules.
+    pub outside_default: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -19,6 +19,7 @@ use regorus::rvm::{Program, RegoVM};
 use regorus::utils::limits::ExecutionTimerConfig;
 
 pub mod input;
+pub mod value;
 
 pub use input::PolicyInput;
 
@@ -182,9 +183,7 @@ impl PolicyEngine {
         let Some(package) = self.packages.get(&name) else {
             return Decision::failed(format!("no compiled package {name}"));
         };
-        let value = match serde_json::to_value(input)
-            .and_then(<regorus::Value as serde::Deserialize>::deserialize)
-        {
+        let value = match value::to_value(input) {
             Ok(v) => v,
             Err(e) => return Decision::failed(format!("encoding input: {e}")),
         };
