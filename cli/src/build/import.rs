@@ -1,98 +1,18 @@
-//! The built image into the sandbox: the `oci` exporter's archive, as
-//! BuildKit sends it over `FileSend`, streamed straight into the gateway's
-//! image import (`berth.v1.Images/Load`), with no temporary file.
+//! The import of a built image into the sandbox as the build's progress
+//! shows it, and the image ID `-q` and `--iidfile` give. (The import
+//! itself is the session export store's, `build::store`.)
 
-use berth_proto::berth::v1::images_client::ImagesClient;
-use berth_proto::berth::v1::{load_response, LoadRequest, LoadedImage};
+use berth_proto::berth::v1::LoadedImage;
 use sha2::{Digest as _, Sha256};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-use tokio_stream::wrappers::ReceiverStream;
 
 use super::progress::{SolveStatus, Time, Vertex, VertexStatus};
-use crate::client::Gateway;
-use crate::error::CliError;
-
-/// Chunks of the archive are gathered to this size per load message.
-const CHUNK: usize = 1 << 20;
-
-/// An import running alongside the solve.
-pub struct Import {
-    task: JoinHandle<Result<Imported, CliError>>,
-}
 
 /// What the gateway imported.
 #[derive(Debug, Default)]
 pub struct Imported {
-    /// When the first byte of the archive arrived; `None` when BuildKit
-    /// exported nothing.
+    /// When the import started.
     pub started: Option<Time>,
     pub images: Vec<LoadedImage>,
-}
-
-impl Import {
-    /// Starts importing what arrives on `archive` once its first chunk does.
-    /// The channel is always drained, so a failed import never stalls
-    /// BuildKit's export.
-    pub fn start(gw: &Gateway, mut archive: mpsc::Receiver<Vec<u8>>) -> Import {
-        let channel = gw.channel.clone();
-        let task = tokio::spawn(async move {
-            let Some(first) = archive.recv().await else {
-                return Ok(Imported::default());
-            };
-            let started = Some(chrono::Utc::now());
-            let (tx, rx) = mpsc::channel::<LoadRequest>(4);
-            let forward = tokio::spawn(async move {
-                let mut buf = first;
-                let mut open = true;
-                while let Some(chunk) = archive.recv().await {
-                    if !open {
-                        continue;
-                    }
-                    buf.extend_from_slice(&chunk);
-                    if buf.len() >= CHUNK {
-                        let chunk = std::mem::take(&mut buf);
-                        open = tx.send(LoadRequest { chunk }).await.is_ok();
-                    }
-                }
-                if open && !buf.is_empty() {
-                    let _ = tx.send(LoadRequest { chunk: buf }).await;
-                }
-            });
-            let mut client = ImagesClient::new(channel);
-            let result = async {
-                let mut stream = client.load(ReceiverStream::new(rx)).await?.into_inner();
-                let mut images = Vec::new();
-                while let Some(msg) = stream.message().await? {
-                    if let Some(load_response::Payload::Loaded(img)) = msg.payload {
-                        images.push(img);
-                    }
-                }
-                Ok::<_, tonic::Status>(images)
-            }
-            .await;
-            // Whatever the gateway said, the rest of the archive is read.
-            let _ = forward.await;
-            match result {
-                Ok(images) => Ok(Imported { started, images }),
-                Err(s) => Err(CliError::general(format!(
-                    "importing the image into the sandbox: {}",
-                    CliError::from_status(&s).message
-                ))),
-            }
-        });
-        Import { task }
-    }
-
-    /// Waits for the import to end (after the solve, which ends the archive).
-    pub async fn finish(self) -> Result<Imported, CliError> {
-        match self.task.await {
-            Ok(r) => r,
-            Err(e) => Err(CliError::general(format!(
-                "importing the image into the sandbox: {e}"
-            ))),
-        }
-    }
 }
 
 /// The image ID of an import: its config digest.

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
 use std::sync::Arc;
 
-use berth_proto::containerd::content::content_server::{Content, ContentServer};
+use berth_proto::session::content::content_server::{Content, ContentServer};
 use containerd_client::services::v1 as api;
 use containerd_client::services::v1::content_client::ContentClient;
 use futures::{Stream, StreamExt};
@@ -28,13 +28,10 @@ use sha2::{Digest as _, Sha256};
 use tonic::{Request, Response, Status};
 
 use super::dockerfile::BaseImage;
+use crate::build::store::{SessionContent, STORE_HEADER};
 use crate::client::Gateway;
 use crate::image::{self, ImageError};
 use crate::refs::Reference;
-
-/// The gRPC metadata key naming the store a content request is for
-/// (BuildKit's `session/content` attachable).
-pub const STORE_HEADER: &str = "buildkit-attachable-store-id";
 
 /// The key the Dockerfile frontend looks a base image up by: the familiar
 /// name without a `:latest` tag (`busybox`, `app:1`, `reg.io/x/y`).
@@ -51,6 +48,9 @@ pub struct Offered {
     pub name: String,
     /// Frontend attribute key (`context:busybox`) and value.
     pub attr: (String, String),
+    /// The sandbox's digest the store must serve the image's blobs from
+    /// (its manifest, or its index).
+    pub source: String,
 }
 
 /// The largest manifest read to rewrite.
@@ -108,6 +108,10 @@ pub async fn offer(
         let tag = image::parse_name(&found.record.name)
             .and_then(|r| r.tag)
             .unwrap_or_else(|| "latest".to_string());
+        let source = match without_created(&found.raw_config) {
+            None => found.target_digest().to_string(),
+            Some(_) => found.manifest_digest.clone(),
+        };
         let digest = match without_created(&found.raw_config) {
             None => found.target_digest().to_string(),
             Some(config) => {
@@ -126,6 +130,7 @@ pub async fn offer(
         out.push(Offered {
             name,
             attr: (format!("context:{key}"), layout_value(store, &tag, &digest)),
+            source,
         });
     }
     Ok((out, made))
@@ -193,34 +198,32 @@ async fn read_small(gw: &Gateway, digest: &str) -> Result<Vec<u8>, ImageError> {
     Ok(data)
 }
 
-/// The session's content store: the blobs made here, then the sandbox's
-/// content read through the gateway, for requests naming `store`.
-pub fn content_store(gw: &Gateway, store: &str, made: Made) -> ContentServer<SandboxContent> {
-    ContentServer::new(SandboxContent {
-        client: ContentClient::new(gw.channel.clone()),
-        store: store.to_string(),
+/// The session's content service: the blobs made here for the named
+/// store `store`, then whatever the session's store serves (`inner`: the
+/// named stores limited to their images, the export store).
+pub fn content_service(inner: SessionContent, store: &str, made: Made) -> ContentServer<WithMade> {
+    ContentServer::new(WithMade {
+        inner,
+        store: format!("{}{store}", crate::build::store::NAMED_PREFIX),
         made: Arc::new(made),
     })
 }
 
-pub struct SandboxContent {
-    client: ContentClient<tonic::transport::Channel>,
+pub struct WithMade {
+    inner: SessionContent,
+    /// The store header value of the named store (`oci:<id>`).
     store: String,
     made: Arc<Made>,
 }
 
-impl SandboxContent {
-    fn check<T>(&self, r: &Request<T>) -> Result<(), Status> {
-        let asked = r
-            .metadata()
-            .get(STORE_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        // BuildKit's OCI layout source names the store `oci:<id>`.
-        if asked.strip_prefix("oci:").unwrap_or(asked) == self.store {
-            Ok(())
+impl WithMade {
+    /// The made blob a request is for, if it is one.
+    fn made<T>(&self, r: &Request<T>, digest: &str) -> Option<&Vec<u8>> {
+        let asked = r.metadata().get(STORE_HEADER)?.to_str().ok()?;
+        if asked == self.store {
+            self.made.get(digest)
         } else {
-            Err(Status::not_found(format!("unknown store {asked}")))
+            None
         }
     }
 }
@@ -228,18 +231,17 @@ impl SandboxContent {
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 #[tonic::async_trait]
-impl Content for SandboxContent {
+impl Content for WithMade {
     async fn info(
         &self,
         request: Request<api::InfoRequest>,
     ) -> Result<Response<api::InfoResponse>, Status> {
-        self.check(&request)?;
-        let req = request.into_inner();
-        if let Some(blob) = self.made.get(&req.digest) {
+        let digest = request.get_ref().digest.clone();
+        if let Some(blob) = self.made(&request, &digest) {
             let now = prost_types::Timestamp::from(std::time::SystemTime::now());
             return Ok(Response::new(api::InfoResponse {
                 info: Some(api::Info {
-                    digest: req.digest.clone(),
+                    digest,
                     size: blob.len() as i64,
                     created_at: Some(now),
                     updated_at: Some(now),
@@ -247,20 +249,30 @@ impl Content for SandboxContent {
                 }),
             }));
         }
-        let mut c = self.client.clone();
-        c.info(req).await
+        self.inner.info(request).await
     }
 
-    type ListStream = BoxStream<api::ListContentResponse>;
+    async fn update(
+        &self,
+        request: Request<api::UpdateRequest>,
+    ) -> Result<Response<api::UpdateResponse>, Status> {
+        self.inner.update(request).await
+    }
+
+    type ListStream = <SessionContent as Content>::ListStream;
 
     async fn list(
         &self,
         request: Request<api::ListContentRequest>,
     ) -> Result<Response<Self::ListStream>, Status> {
-        self.check(&request)?;
-        let mut c = self.client.clone();
-        let s = c.list(request.into_inner()).await?.into_inner();
-        Ok(Response::new(s.boxed()))
+        self.inner.list(request).await
+    }
+
+    async fn delete(
+        &self,
+        request: Request<api::DeleteContentRequest>,
+    ) -> Result<Response<()>, Status> {
+        self.inner.delete(request).await
     }
 
     type ReadStream = BoxStream<api::ReadContentResponse>;
@@ -269,9 +281,9 @@ impl Content for SandboxContent {
         &self,
         request: Request<api::ReadContentRequest>,
     ) -> Result<Response<Self::ReadStream>, Status> {
-        self.check(&request)?;
-        let req = request.into_inner();
-        if let Some(blob) = self.made.get(&req.digest) {
+        let digest = request.get_ref().digest.clone();
+        if let Some(blob) = self.made(&request, &digest) {
+            let req = request.get_ref();
             let chunks = slice(blob, req.offset, req.size)?
                 .chunks(READ_CHUNK)
                 .enumerate()
@@ -284,9 +296,35 @@ impl Content for SandboxContent {
                 .collect::<Vec<_>>();
             return Ok(Response::new(futures::stream::iter(chunks).boxed()));
         }
-        let mut c = self.client.clone();
-        let s = c.read(req).await?.into_inner();
+        let s = self.inner.read(request).await?.into_inner();
         Ok(Response::new(s.boxed()))
+    }
+
+    async fn status(
+        &self,
+        request: Request<api::StatusRequest>,
+    ) -> Result<Response<api::StatusResponse>, Status> {
+        self.inner.status(request).await
+    }
+
+    async fn list_statuses(
+        &self,
+        request: Request<api::ListStatusesRequest>,
+    ) -> Result<Response<api::ListStatusesResponse>, Status> {
+        self.inner.list_statuses(request).await
+    }
+
+    type WriteStream = <SessionContent as Content>::WriteStream;
+
+    async fn write(
+        &self,
+        request: Request<tonic::Streaming<api::WriteContentRequest>>,
+    ) -> Result<Response<Self::WriteStream>, Status> {
+        self.inner.write(request).await
+    }
+
+    async fn abort(&self, request: Request<api::AbortRequest>) -> Result<Response<()>, Status> {
+        self.inner.abort(request).await
     }
 }
 

@@ -14,15 +14,19 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
+use containerd_client::services::v1::content_client::ContentClient;
+
 use crate::build::context::{self, ExportSink, LocalDirs, TransferStats};
 use crate::build::dockerfile;
 use crate::build::flags::BuildArgs;
-use crate::build::import::{self, Import};
+use crate::build::import;
 use crate::build::named;
 use crate::build::options::{BuildOptions, Dest, Env, Invalid, Output, RealEnv};
 use crate::build::progress::Display;
 use crate::build::session::{self, methods, Identity, Services, Session};
 use crate::build::sources;
+use crate::build::store::layout::Loaded;
+use crate::build::store::{self as build_store, ExportStore, NamedStore, SessionContent};
 use crate::build::{daemon, failure, solve};
 use crate::client::Gateway;
 use crate::env;
@@ -119,33 +123,50 @@ async fn run(a: BuildArgs) -> Result<i32> {
         }
         services = services.add(context::ssh(agents), methods::SSH);
     }
-    if !offered.is_empty() {
-        services = services.add(named::content_store(&gw, &store, made), methods::CONTENT);
+    // By default the image goes into the sandbox through the session's
+    // export store: BuildKit writes only the blobs the sandbox lacks.
+    let export = match opts.output {
+        Output::Load => Some(ExportStore::new(&gw).map_err(store_error)?),
+        _ => None,
+    };
+    if !offered.is_empty() || export.is_some() {
+        let sources: Vec<String> = offered.iter().map(|o| o.source.clone()).collect();
+        let named_stores = if sources.is_empty() {
+            Vec::new()
+        } else {
+            vec![NamedStore::walk(&gw, &store, &sources)
+                .await
+                .map_err(store_error)?]
+        };
+        let inner = SessionContent::new(
+            ContentClient::new(gw.channel.clone()),
+            named_stores,
+            export.clone(),
+        );
+        services = services.add(
+            named::content_service(inner, &store, made),
+            build_store::METHODS,
+        );
     }
-    let (exporter, mut exporter_attrs, import) = match &opts.output {
+    let (exporter, mut exporter_attrs) = match &opts.output {
         Output::Load => {
-            let (tx, rx) = tokio::sync::mpsc::channel(16);
-            services = services.add(
-                context::file_send(ExportSink::Channel(tx)),
-                methods::FILE_SEND,
-            );
-            let mut attrs = BTreeMap::new();
+            let mut attrs = BTreeMap::from([("tar".to_string(), "false".to_string())]);
             if !opts.tags.is_empty() {
                 attrs.insert("name".to_string(), opts.tags.join(","));
             }
-            ("oci".to_string(), attrs, Some(Import::start(&gw, rx)))
+            ("oci".to_string(), attrs)
         }
         Output::Tar(dest) => {
             services = services.add(context::file_send(sink(dest)), methods::FILE_SEND);
-            ("tar".to_string(), BTreeMap::new(), None)
+            ("tar".to_string(), BTreeMap::new())
         }
         Output::Image { kind, dest, attrs } => {
             services = services.add(context::file_send(sink(dest)), methods::FILE_SEND);
-            (kind.to_string(), attrs.clone(), None)
+            (kind.to_string(), attrs.clone())
         }
         Output::Local(dest) => {
             services = services.add(context::file_receive_dir(dest.clone()), methods::FILE_SEND);
-            ("local".to_string(), BTreeMap::new(), None)
+            ("local".to_string(), BTreeMap::new())
         }
     };
     if matches!(opts.output, Output::Image { .. }) && !opts.tags.is_empty() {
@@ -180,44 +201,49 @@ async fn run(a: BuildArgs) -> Result<i32> {
     };
     let mut display = Display::new(opts.progress, HEADER);
     let result = solve::run(&control, &job, &mut display).await;
+    session.close();
     let response = match result {
         Ok(r) => r,
         Err(status) => {
             display.done();
-            session.close();
-            if let Some(i) = import {
-                // The archive never came; the import ends with the session.
-                let _ = i.finish().await;
-            }
-            debug_transfer(&stats);
+            debug_transfer(&stats, None);
             eprint!("{}", failure::report(&status));
             return Ok(1);
         }
     };
-    session.close();
 
-    let id = match import {
-        Some(i) => {
-            let imported = match i.finish().await {
-                Ok(imported) => imported,
+    let id = match export {
+        Some(export) => {
+            let started = chrono::Utc::now();
+            let loaded = match build_store::root_descriptor(&response) {
+                Ok(root) => export.finish(&gw, &root, &opts.tags).await,
+                Err(e) => Err(e),
+            };
+            let loaded = match loaded {
+                Ok(l) => l,
                 Err(e) => {
                     display.done();
-                    debug_transfer(&stats);
-                    return Err(e);
+                    debug_transfer(&stats, None);
+                    return Err(store_error(e));
                 }
+            };
+            let imported = import::Imported {
+                started: Some(started),
+                images: loaded.images.clone(),
             };
             for s in import::progress(&job.build_ref, &imported, chrono::Utc::now()) {
                 display.update(&s);
             }
             display.done();
+            debug_transfer(&stats, Some(&loaded));
             import::image_id(&imported.images)
         }
         None => {
             display.done();
+            debug_transfer(&stats, None);
             response.get("containerimage.config.digest").cloned()
         }
     };
-    debug_transfer(&stats);
     if let Some(id) = &id {
         if opts.print_id {
             let mut out = std::io::stdout().lock();
@@ -232,6 +258,10 @@ async fn run(a: BuildArgs) -> Result<i32> {
     Ok(0)
 }
 
+fn store_error(e: build_store::StoreError) -> CliError {
+    CliError::general(e.to_string())
+}
+
 fn sink(dest: &Dest) -> ExportSink {
     match dest {
         Dest::File(p) => ExportSink::File(p.clone()),
@@ -239,14 +269,23 @@ fn sink(dest: &Dest) -> ExportSink {
     }
 }
 
-/// With `BERTH_DEBUG_TRANSFER=1`, what the context transfers sent, for
-/// tests of incremental sends.
-fn debug_transfer(stats: &TransferStats) {
+/// With `BERTH_DEBUG_TRANSFER=1`, what the context transfers sent and
+/// what the image import carried, for tests of incremental sends.
+fn debug_transfer(stats: &TransferStats, loaded: Option<&Loaded>) {
     if std::env::var(env::DEBUG_TRANSFER).is_ok_and(|v| v == "1") {
-        eprintln!(
-            "berth: context sent: {} bytes in {} files",
-            stats.bytes_sent(),
-            stats.files_sent()
-        );
+        // one line per transfer: BuildKit re-sends the Dockerfile and
+        // .dockerignore whole every build, only the context is incremental
+        for t in stats.transfers() {
+            eprintln!(
+                "berth: context sent: {} bytes in {} files",
+                t.bytes, t.files
+            );
+        }
+        if let Some(l) = loaded {
+            eprintln!(
+                "berth: image sent: {} bytes, {} new blobs",
+                l.sent_bytes, l.new_blobs
+            );
+        }
     }
 }
