@@ -348,4 +348,6 @@ impl Content for SessionContent {
 }
 
 #[cfg(test)]
+mod stack_test;
+#[cfg(test)]
 mod tests;

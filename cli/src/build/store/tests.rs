@@ -19,7 +19,7 @@ use super::layout::{index_json, write_layout, Descriptor, Part};
 use super::*;
 use berth_proto::session::content::content_server::ContentServer;
 
-fn digest_of(bytes: &[u8]) -> String {
+pub(super) fn digest_of(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
@@ -53,10 +53,10 @@ fn dispatches_on_the_store_header() {
 }
 
 /// A scratch directory removed on drop.
-struct Scratch(PathBuf);
+pub(super) struct Scratch(pub(super) PathBuf);
 
 impl Scratch {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let p =
             std::env::temp_dir().join(format!("berth-store-test-{:016x}", rand::random::<u64>()));
         std::fs::create_dir(&p).unwrap();
@@ -71,10 +71,10 @@ impl Drop for Scratch {
 }
 
 /// The service on a unix socket, a client to it, and the export store.
-struct Served {
+pub(super) struct Served {
     _dir: Scratch,
-    client: ContentClient<Channel>,
-    export: ExportStore,
+    pub(super) client: ContentClient<Channel>,
+    pub(super) export: ExportStore,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -99,6 +99,15 @@ async fn serve() -> Served {
         vec![NamedStore::with_digests("s1", [NAMED_BLOB.to_string()])],
         Some(export.clone()),
     );
+    serve_service(dir, service, export).await
+}
+
+/// Serves `service` on a socket in `dir`.
+pub(super) async fn serve_service(
+    dir: Scratch,
+    service: SessionContent,
+    export: ExportStore,
+) -> Served {
     let socket = dir.0.join("content.sock");
     let listener = tokio::net::UnixListener::bind(&socket).unwrap();
     let server = tokio::spawn(async move {
@@ -116,7 +125,7 @@ async fn serve() -> Served {
     }
 }
 
-async fn connect(socket: &Path) -> Channel {
+pub(super) async fn connect(socket: &Path) -> Channel {
     let path = socket.to_path_buf();
     Endpoint::from_static("http://store.invalid")
         .connect_with_connector(tower::service_fn(move |_| {
@@ -141,7 +150,7 @@ fn for_store<T>(store: &str, msg: T) -> tonic::Request<T> {
 /// A write as containerd's proxy writer does it: STAT naming ref, size and
 /// digest, WRITEs at the running offset, COMMIT. Returns the committed
 /// digest, or the first error.
-async fn write_blob(
+pub(super) async fn write_blob(
     client: &ContentClient<Channel>,
     store: &str,
     data: &[u8],
