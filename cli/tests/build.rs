@@ -620,6 +620,36 @@ fn cache_mount_persists_between_builds_and_stays_out_of_the_image() {
     );
 }
 
+#[test]
+fn ssh_default_forwards_the_agents_ssh_agent_to_run_steps() {
+    stack();
+    let mut cleanup = Cleanup::new();
+    let ctx = Context::new(&mut cleanup, "ssh-mount");
+    let key = ctx.beside("key");
+    let dest = ctx.beside("out");
+    // An ssh-agent of the agent's own, holding a fresh key, for this build.
+    let script = format!(
+        "ssh-keygen -q -t ed25519 -N '' -f {key} && ssh-add -q {key} && \
+         docker build --no-cache --ssh default --output type=local,dest={dest} {}",
+        ctx.dir
+    );
+    sandbox(&["ssh-agent", "sh", "-c", &script]).ok();
+    assert_eq!(
+        std::fs::read_to_string(format!("{dest}/ssh.txt")).expect("ssh.txt"),
+        "agent socket forwarded\n"
+    );
+
+    let out = build(&[
+        "--no-cache",
+        "--progress",
+        "plain",
+        "--output",
+        &format!("type=local,dest={}", ctx.beside("without")),
+        &ctx.dir,
+    ]);
+    assert_build_failed(&out, &["no SSH key"]);
+}
+
 // --- the image config ------------------------------------------------------------------
 
 #[test]
