@@ -236,6 +236,65 @@ fn progress_plain_prints_buildkits_numbered_steps() {
     );
 }
 
+#[test]
+fn progress_rawjson_streams_buildkits_status_as_json() {
+    use base64::Engine as _;
+    stack();
+    let mut cleanup = Cleanup::new();
+    let ctx = Context::new(&mut cleanup, "outputs");
+    let dockerfile = "FROM busybox\nRUN echo rawjson-marker-77\n";
+    let out = build_with(
+        &[],
+        &[
+            "--progress",
+            "rawjson",
+            "--no-cache",
+            "-f",
+            "-",
+            "--output",
+            &format!("type=local,dest={}", ctx.beside("out")),
+            &ctx.dir,
+        ],
+        Input::Bytes(dockerfile.into()),
+    );
+    out.ok();
+    // buildx's rawjson: a stream of BuildKit SolveStatus objects, log data
+    // in base64.
+    let statuses: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&out.stderr)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("stderr is not a stream of JSON values ({e}):\n{out}"));
+    assert!(!statuses.is_empty(), "{out}");
+    let names: Vec<&str> = statuses
+        .iter()
+        .filter_map(|s| s["vertexes"].as_array())
+        .flatten()
+        .filter_map(|v| v["name"].as_str())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n.contains("RUN echo rawjson-marker-77")),
+        "no vertex for the RUN step: {names:?}"
+    );
+    let logs: String = statuses
+        .iter()
+        .filter_map(|s| s["logs"].as_array())
+        .flatten()
+        .filter_map(|l| l["data"].as_str())
+        .map(|d| {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(d)
+                .unwrap_or_else(|e| panic!("log data {d:?} is not base64: {e}"));
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+        .collect();
+    assert!(
+        logs.contains("rawjson-marker-77\n"),
+        "the step's log: {logs:?}"
+    );
+}
+
 // --- incremental context transfer ----------------------------------------------------
 
 /// Files of the generated large context and the size of each.
