@@ -24,8 +24,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use export::{file_send, ExportSink};
+// the types are named by callers that build these values themselves
+#[allow(unused_imports)]
 pub use local_export::{file_receive_dir, FileReceiveServer};
+#[allow(unused_imports)]
 pub use patterns::read_dockerignore;
+#[allow(unused_imports)]
 pub use secrets::{parse_secret_flag, secrets, SecretFrom, SecretSource};
 pub use send::file_sync;
 pub use ssh::{parse_ssh_flag, ssh};
@@ -98,7 +102,9 @@ impl LocalDirs {
 
 /// What the context transfers of one session sent: file contents only (the
 /// DATA payload), not the stat entries, so a test can tell an incremental
-/// send from a full one.
+/// send from a full one. BuildKit re-sends the Dockerfile and
+/// `.dockerignore` whole on every build (their sources use no differ), so
+/// each transfer is also recorded on its own.
 #[derive(Debug, Clone, Default)]
 pub struct TransferStats {
     inner: Arc<Counters>,
@@ -108,6 +114,16 @@ pub struct TransferStats {
 struct Counters {
     bytes: AtomicU64,
     files: AtomicU64,
+    done: std::sync::Mutex<Vec<Transfer>>,
+}
+
+/// One finished DiffCopy of a served directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    /// The name BuildKit asked for (`context`, `dockerfile`, …).
+    pub dir: String,
+    pub bytes: u64,
+    pub files: u64,
 }
 
 impl TransferStats {
@@ -115,22 +131,63 @@ impl TransferStats {
         Self::default()
     }
 
-    /// Bytes of file contents sent.
+    /// Bytes of file contents sent, all transfers together.
     pub fn bytes_sent(&self) -> u64 {
         self.inner.bytes.load(Ordering::Relaxed)
     }
 
-    /// Files whose contents BuildKit requested and got.
+    /// Files whose contents BuildKit requested and got, all transfers
+    /// together.
     pub fn files_sent(&self) -> u64 {
         self.inner.files.load(Ordering::Relaxed)
     }
 
+    /// The finished transfers, in the order they finished.
+    pub fn transfers(&self) -> Vec<Transfer> {
+        self.inner.done.lock().expect("transfer log").clone()
+    }
+
+    fn begin(&self, dir: &str) -> TransferCount {
+        TransferCount {
+            session: self.clone(),
+            dir: dir.to_string(),
+            own: Arc::default(),
+        }
+    }
+}
+
+/// The counters of one transfer, which also add to the session's.
+#[derive(Debug, Clone)]
+pub(crate) struct TransferCount {
+    session: TransferStats,
+    dir: String,
+    own: Arc<(AtomicU64, AtomicU64)>,
+}
+
+impl TransferCount {
     fn add_bytes(&self, n: u64) {
-        self.inner.bytes.fetch_add(n, Ordering::Relaxed);
+        self.own.0.fetch_add(n, Ordering::Relaxed);
+        self.session.inner.bytes.fetch_add(n, Ordering::Relaxed);
     }
 
     fn add_file(&self) {
-        self.inner.files.fetch_add(1, Ordering::Relaxed);
+        self.own.1.fetch_add(1, Ordering::Relaxed);
+        self.session.inner.files.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records the transfer as finished.
+    fn finish(&self) {
+        let t = Transfer {
+            dir: self.dir.clone(),
+            bytes: self.own.0.load(Ordering::Relaxed),
+            files: self.own.1.load(Ordering::Relaxed),
+        };
+        self.session
+            .inner
+            .done
+            .lock()
+            .expect("transfer log")
+            .push(t);
     }
 }
 
@@ -316,11 +373,26 @@ mod tests {
     }
 
     #[test]
-    fn transfer_stats_are_shared_between_clones() {
+    fn transfers_add_up_and_are_recorded_one_by_one() {
         let stats = TransferStats::new();
-        let clone = stats.clone();
-        clone.add_bytes(10);
-        clone.add_file();
-        assert_eq!((stats.bytes_sent(), stats.files_sent()), (10, 1));
+        let a = stats.clone().begin("context");
+        let b = stats.begin("dockerfile");
+        a.add_bytes(10);
+        a.add_file();
+        b.add_bytes(5);
+        b.add_file();
+        b.add_bytes(1);
+        b.finish();
+        a.finish();
+        assert_eq!((stats.bytes_sent(), stats.files_sent()), (16, 2));
+        let t = |dir: &str, bytes, files| Transfer {
+            dir: dir.into(),
+            bytes,
+            files,
+        };
+        assert_eq!(
+            stats.transfers(),
+            [t("dockerfile", 6, 1), t("context", 10, 1)]
+        );
     }
 }

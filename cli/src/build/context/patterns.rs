@@ -68,11 +68,6 @@ impl Pattern {
         }))
     }
 
-    /// The cleaned pattern, without the `!` of an exception.
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-
     /// Whether this is a `!` exception.
     pub fn is_exclusion(&self) -> bool {
         self.exclusion
@@ -297,12 +292,9 @@ impl PatternMatcher {
         self.exclusions
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.patterns.is_empty()
-    }
-
     /// Whether `path` (slash-separated, relative, cleaned) or one of its
     /// parent directories matches.
+    #[cfg(test)]
     pub fn matches_or_parent_matches(&self, path: &str) -> bool {
         self.matches_using_parent_results(path, &MatchInfo::default())
             .0
@@ -380,6 +372,9 @@ pub fn clean_path(path: &str) -> String {
 /// whose first character is `#` is a comment, lines are trimmed, blank lines
 /// are skipped, a leading `!` marks an exception, each pattern is cleaned and
 /// a leading `/` dropped (`/foo` means `foo` in the context).
+// BuildKit's Dockerfile frontend reads `.dockerignore` itself; this is for
+// callers that need the patterns on the client (agreed API of this module).
+#[allow(dead_code)]
 pub fn read_dockerignore(text: &str) -> Vec<String> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = Vec::new();

@@ -430,7 +430,7 @@ mod tests {
             Filter::default(),
             ReceiverStream::new(from_recv),
             to_recv,
-            TransferStats::new(),
+            TransferStats::new().begin("context"),
         ));
         let rt = tokio::runtime::Handle::current();
         let d = dest.clone();

@@ -23,7 +23,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::walker::{walk, Filter};
-use super::{gomode, metadata_values, ContextError, LocalDirs, TransferStats};
+use super::{gomode, metadata_values, ContextError, LocalDirs, TransferCount, TransferStats};
 
 /// Metadata keys of a FileSync call (BuildKit's session/filesync).
 const KEY_DIR_NAME: &str = "dir-name";
@@ -98,11 +98,13 @@ impl Sync {
             .map_err(|e| Status::invalid_argument(e.to_string()))?
         };
         let (tx, rx) = mpsc::channel(128);
-        let stats = self.stats.clone();
+        let count = self.stats.begin(&req.dir_name);
         let incoming = request.into_inner();
         tokio::spawn(async move {
             let out = tx.clone();
-            if let Err(e) = send_tree(root, filter, incoming, tx, stats).await {
+            let res = send_tree(root, filter, incoming, tx, count.clone()).await;
+            count.finish();
+            if let Err(e) = res {
                 fail(&out, &e.to_string()).await;
             }
         });
@@ -154,7 +156,7 @@ pub(crate) async fn send_tree<S>(
     filter: Filter,
     mut incoming: S,
     out: Out,
-    stats: TransferStats,
+    stats: TransferCount,
 ) -> Result<(), ContextError>
 where
     S: Stream<Item = Result<Packet, Status>> + Unpin + Send,
@@ -246,7 +248,7 @@ fn send_file(
     id: u32,
     source: &std::path::Path,
     out: &Out,
-    stats: &TransferStats,
+    stats: &TransferCount,
 ) -> Result<(), ContextError> {
     let data = |data: Vec<u8>| Packet {
         r#type: PacketType::PacketData as i32,
@@ -306,7 +308,7 @@ pub(crate) mod tests {
             filter,
             ReceiverStream::new(from_test),
             out,
-            stats,
+            stats.begin("context"),
         ));
 
         let mut entries = Vec::new();
@@ -430,7 +432,7 @@ pub(crate) mod tests {
             Filter::default(),
             ReceiverStream::new(from_test),
             out,
-            TransferStats::new(),
+            TransferStats::new().begin("context"),
         ));
         // ID 1 is the directory `a`
         to_sender
