@@ -273,6 +273,29 @@ mod tests {
         assert!(head.contains("\r\nConnection: Upgrade\r\n"), "{head}");
     }
 
+    // Docker may write its HTTP/2 SETTINGS in the same segment as the 101;
+    // reading the head in larger chunks would swallow them.
+    #[tokio::test]
+    async fn bytes_behind_the_101_are_left_for_http2() {
+        let (mut client, mut server) = UnixStream::pair().unwrap();
+        // The answer and an empty SETTINGS frame are in the socket before the
+        // client reads anything.
+        server
+            .write_all(b"HTTP/1.1 101 UPGRADED\r\nUpgrade: h2c\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+            .await
+            .unwrap();
+        upgrade(&mut client).await.unwrap();
+        let mut rest = [0u8; 9];
+        tokio::time::timeout(Duration::from_secs(2), client.read_exact(&mut rest))
+            .await
+            .expect("the bytes behind the head were consumed with it")
+            .unwrap();
+        assert_eq!(rest, [0, 0, 0, 4, 0, 0, 0, 0, 0]);
+        let mut req = vec![0u8; UPGRADE_REQUEST.len()];
+        server.read_exact(&mut req).await.unwrap();
+        assert_eq!(req, UPGRADE_REQUEST);
+    }
+
     #[tokio::test]
     async fn a_refused_upgrade_is_an_error_naming_the_status() {
         let sock = temp_sock();
