@@ -12,6 +12,7 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use regorus::Value;
 use serde::ser::{self, Serialize};
@@ -38,9 +39,17 @@ type Object = BTreeMap<Value, Value>;
 
 pub struct Seq(Vec<Value>);
 
+/// Entries in the order they come; sorted once at the end (building a
+/// `BTreeMap` from a list is cheaper than inserting one by one).
 pub struct Map {
-    map: Object,
+    entries: Vec<(Value, Value)>,
     key: Option<Value>,
+}
+
+impl Map {
+    fn into_value(self) -> Value {
+        Value::from(self.entries.into_iter().collect::<Object>())
+    }
 }
 
 /// A newtype or struct variant: `{ "<variant>": … }`, as serde_json writes it.
@@ -49,17 +58,40 @@ pub struct Variant<T> {
     inner: T,
 }
 
+/// Hashes the pointer and length of a `&'static str`: two words, so
+/// SipHash's strength buys nothing here and costs as much as the
+/// allocation it saves.
+#[derive(Default)]
+struct PointerHasher(u64);
+
+impl Hasher for PointerHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Values every input repeats, made once per thread.
 struct Shared {
     /// Field and variant names by pointer and length (they are
     /// `&'static str`, so those name one for good).
-    names: HashMap<(usize, usize), Value>,
+    names: HashMap<(usize, usize), Value, BuildHasherDefault<PointerHasher>>,
     empty_array: Value,
 }
 
 thread_local! {
     static SHARED: RefCell<Shared> = RefCell::new(Shared {
-        names: HashMap::new(),
+        names: HashMap::default(),
         empty_array: Value::new_array(),
     });
 }
@@ -207,9 +239,9 @@ impl ser::Serializer for Serializer {
             inner: self.serialize_seq(Some(len))?,
         })
     }
-    fn serialize_map(self, _: Option<usize>) -> Result<Map, Error> {
+    fn serialize_map(self, len: Option<usize>) -> Result<Map, Error> {
         Ok(Map {
-            map: Object::new(),
+            entries: Vec::with_capacity(len.unwrap_or(0)),
             key: None,
         })
     }
@@ -293,11 +325,11 @@ impl ser::SerializeMap for Map {
             .key
             .take()
             .ok_or_else(|| Error("map value without a key".into()))?;
-        self.map.insert(key, value.serialize(Serializer)?);
+        self.entries.push((key, value.serialize(Serializer)?));
         Ok(())
     }
     fn end(self) -> Result<Value, Error> {
-        Ok(Value::from(self.map))
+        Ok(self.into_value())
     }
 }
 
@@ -309,12 +341,12 @@ impl ser::SerializeStruct for Map {
         key: &'static str,
         value: &T,
     ) -> Result<(), Error> {
-        self.map
-            .insert(name_value(key), value.serialize(Serializer)?);
+        self.entries
+            .push((name_value(key), value.serialize(Serializer)?));
         Ok(())
     }
     fn end(self) -> Result<Value, Error> {
-        Ok(Value::from(self.map))
+        Ok(self.into_value())
     }
 }
 
