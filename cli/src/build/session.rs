@@ -40,7 +40,6 @@ pub mod methods {
     pub const HEALTH: &[&str] = &["Check", "Watch"];
     pub const SECRETS: &[&str] = &["GetSecret"];
     pub const SSH: &[&str] = &["CheckAgent", "ForwardAgent"];
-    pub const CONTENT: &[&str] = &["Info", "List", "Read"];
 }
 
 #[derive(Debug, thiserror::Error)]
