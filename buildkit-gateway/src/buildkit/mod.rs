@@ -36,9 +36,10 @@ const BUILD: &str = "build";
 /// The policy input for a solve.
 pub fn solve_input(sb: &Sandbox, build: &BuildSandbox, req: &SolveRequest) -> PolicyInput {
     let facts = solve::facts(req, build);
+    let object = facts.reference.clone();
     PolicyInput::new(
         SOLVE_METHOD,
-        &facts.reference.clone(),
+        &object,
         admission::facts::sandbox(sb),
         Request::Solve(facts),
     )
