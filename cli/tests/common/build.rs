@@ -481,14 +481,29 @@ pub fn line_diff(a: &[String], b: &[String]) -> String {
 pub fn busybox_layout() -> &'static str {
     static DIR: OnceLock<String> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("berth-tests-busybox-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("busybox layout dir");
-        let file =
-            std::fs::File::open(BUSYBOX_TAR).unwrap_or_else(|e| panic!("{BUSYBOX_TAR}: {e}"));
-        tar::Archive::new(file)
-            .unpack(&dir)
-            .unwrap_or_else(|e| panic!("unpacking {BUSYBOX_TAR}: {e}"));
+        // Keyed by the archive's manifest: one unpacked copy per fixture
+        // version, shared by runs (unpacked aside, then renamed into place).
+        let digest = busybox_fixture()
+            .manifest_digest
+            .trim_start_matches("sha256:");
+        let dir = std::env::temp_dir().join(format!("berth-tests-busybox-{}", &digest[..16]));
+        if !dir.join("index.json").exists() {
+            let tmp = std::env::temp_dir().join(format!(
+                "berth-tests-busybox-unpacking-{}",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&tmp);
+            std::fs::create_dir_all(&tmp).expect("busybox layout dir");
+            let file =
+                std::fs::File::open(BUSYBOX_TAR).unwrap_or_else(|e| panic!("{BUSYBOX_TAR}: {e}"));
+            tar::Archive::new(file)
+                .unpack(&tmp)
+                .unwrap_or_else(|e| panic!("unpacking {BUSYBOX_TAR}: {e}"));
+            // Another run may have won the race; its copy is the same.
+            if std::fs::rename(&tmp, &dir).is_err() {
+                let _ = std::fs::remove_dir_all(&tmp);
+            }
+        }
         dir.display().to_string()
     })
 }
@@ -515,8 +530,8 @@ pub fn buildhost() {
 /// written as an OCI archive to `dest`.
 pub fn buildx_reference(context: &str, extra: &[&str], dest: &str) -> Out {
     buildhost();
-    let config_dir =
-        std::env::temp_dir().join(format!("berth-tests-docker-config-{}", std::process::id()));
+    // buildx keeps its client state here instead of root's ~/.docker.
+    let config_dir = std::env::temp_dir().join("berth-tests-docker-config");
     std::fs::create_dir_all(&config_dir).expect("docker config dir");
     let mut cmd = Command::new(HOST_DOCKER);
     cmd.env("DOCKER_HOST", format!("unix://{BUILDHOST_SOCKET}"))
