@@ -236,6 +236,54 @@ fn progress_plain_prints_buildkits_numbered_steps() {
     );
 }
 
+/// `#N [1/2] RUN …` followed by `#N CACHED` in buildx's plain output.
+fn run_step_cached(out: &Out, marker: &str) -> bool {
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    let Some(start) = lines
+        .iter()
+        .position(|l| l.starts_with('#') && l.contains("RUN echo") && l.contains(marker))
+    else {
+        panic!("no RUN step line in the plain output:\n{out}");
+    };
+    let number = lines[start].split_whitespace().next().unwrap_or_default();
+    lines[start + 1..]
+        .iter()
+        .any(|l| *l == format!("{number} CACHED"))
+}
+
+#[test]
+fn a_rebuild_reuses_the_cache_and_no_cache_reruns_the_steps() {
+    stack();
+    let mut cleanup = Cleanup::new();
+    let ctx = Context::new(&mut cleanup, "outputs");
+    let marker = unique("cache-marker");
+    let dockerfile = format!("FROM busybox\nRUN echo {marker} > /marker\n");
+    let dest = format!("type=local,dest={}", ctx.beside("out"));
+    let build_once = |extra: &[&str]| {
+        let mut args = vec!["--progress", "plain", "-f", "-", "--output", &dest];
+        args.extend_from_slice(extra);
+        args.push(&ctx.dir);
+        let out = build_with(&[], &args, Input::Bytes(dockerfile.clone().into()));
+        out.ok();
+        out
+    };
+    let first = build_once(&[]);
+    assert!(
+        !run_step_cached(&first, &marker),
+        "a new step ran:\n{first}"
+    );
+    let again = build_once(&[]);
+    assert!(
+        run_step_cached(&again, &marker),
+        "the same step is cached:\n{again}"
+    );
+    let fresh = build_once(&["--no-cache"]);
+    assert!(
+        !run_step_cached(&fresh, &marker),
+        "--no-cache reruns it:\n{fresh}"
+    );
+}
+
 #[test]
 fn progress_rawjson_streams_buildkits_status_as_json() {
     use base64::Engine as _;
