@@ -6,7 +6,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 STACK := fixtures/stack
 
-.PHONY: all deps build unit-test integration-test test demo stack-up stack-down sandbox status bench lint clean
+.PHONY: all deps build unit-test integration-test test demo stack-up stack-down sandbox status bench bench-build lint clean
 
 all: build
 
@@ -50,6 +50,10 @@ status:
 
 bench: build
 	fixtures/bench/run.sh
+
+# The build path against docker buildx on the same BuildKit (stack up).
+bench-build: build
+	fixtures/bench/build.sh
 
 lint:
 	$(CARGO) fmt --all --check
