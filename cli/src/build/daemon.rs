@@ -11,6 +11,13 @@ use crate::error::{CliError, Result};
 /// Status updates and logs of a big build can be large; BuildKit itself
 /// allows 16 MiB messages on its control socket.
 const MAX_MESSAGE: usize = 64 << 20;
+/// HTTP/2 windows towards the gateway. The session tunnel brings BuildKit's
+/// requests for context files as many small messages; the HTTP/2
+/// implementation closes a connection on which more small DATA frames wait
+/// than half the connection window allows, and a 64 KiB stream window
+/// would also cap the tunnel at one window per round trip.
+const STREAM_WINDOW: u32 = 16 << 20;
+const CONNECTION_WINDOW: u32 = 64 << 20;
 
 pub fn socket_path() -> Result<PathBuf> {
     let addr = std::env::var(env::BUILDKIT_ADDR)
@@ -31,6 +38,8 @@ pub async fn connect() -> Result<ControlClient<Channel>> {
     let path = socket.clone();
     let channel = Endpoint::try_from("http://buildkit.invalid")
         .map_err(|e| CliError::daemon(e.to_string()))?
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
         .connect_with_connector(tower::service_fn(move |_| {
             let path = path.clone();
             async move {

@@ -10,6 +10,7 @@
 
 use berth_proto::buildkit::control::control_client::ControlClient;
 use berth_proto::buildkit::control::BytesMessage;
+use futures::FutureExt;
 use rand::Rng;
 use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -32,6 +33,14 @@ pub const HEADER_METHOD: &str = "x-docker-expose-session-grpc-method";
 const PIPE: usize = 256 << 10;
 /// The largest chunk put into one `BytesMessage`.
 const CHUNK: usize = 64 << 10;
+/// HTTP/2 windows of the session's server. BuildKit asks for context files
+/// with one small message each, thousands at once for a large context; the
+/// HTTP/2 implementation closes a connection on which more small DATA
+/// frames wait than half the connection window allows (a guard against
+/// framing floods), so the window is sized for the largest contexts.
+const STREAM_WINDOW: u32 = 16 << 20;
+const CONNECTION_WINDOW: u32 = 64 << 20;
+const MAX_FRAME: u32 = 1 << 20;
 
 /// Methods of the session services, as BuildKit checks for them.
 pub mod methods {
@@ -183,28 +192,38 @@ impl Session {
         tasks.push(tokio::spawn(async move {
             let mut buf = vec![0u8; CHUNK];
             loop {
-                match pipe_read.read(&mut buf).await {
+                let mut n = match pipe_read.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        let msg = BytesMessage {
-                            data: buf[..n].to_vec(),
-                        };
-                        if out.send(msg).await.is_err() {
-                            break;
-                        }
+                    Ok(n) => n,
+                };
+                // Whatever else is already written goes into the same
+                // message: fewer, larger frames on every hop.
+                while n < CHUNK {
+                    match pipe_read.read(&mut buf[n..]).now_or_never() {
+                        Some(Ok(m)) if m > 0 => n += m,
+                        _ => break,
                     }
+                }
+                let msg = BytesMessage {
+                    data: buf[..n].to_vec(),
+                };
+                if out.send(msg).await.is_err() {
+                    break;
                 }
             }
         }));
         let routes = services.routes;
         tasks.push(tokio::spawn(async move {
-            let incoming = tokio_stream::once(Ok::<_, std::io::Error>(conn));
-            // The connection runs in a task of its own; this returns once
-            // the single connection was accepted.
-            let _ = tonic::transport::Server::builder()
-                .add_routes(routes)
-                .serve_with_incoming(incoming)
-                .await;
+            let service = hyper_util::service::TowerToHyperService::new(routes);
+            let served =
+                hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .initial_stream_window_size(STREAM_WINDOW)
+                    .initial_connection_window_size(CONNECTION_WINDOW)
+                    .max_frame_size(MAX_FRAME)
+                    .serve_connection(hyper_util::rt::TokioIo::new(conn), service)
+                    .await;
+            // BuildKit sees the tunnel close; the solve reports why.
+            drop(served);
         }));
         Ok(Session {
             outbound: Some(tx),
