@@ -80,7 +80,7 @@ pub struct BuildArgs {
     #[command(flatten)]
     pub unsupported: UnsupportedBuildFlags,
     /// The build context: a directory, or "-" to read a Dockerfile from stdin
-    #[arg(value_name = "PATH | URL | -", allow_hyphen_values = true)]
+    #[arg(value_name = "PATH | URL | -")]
     pub context: Vec<String>,
 }
 
@@ -210,6 +210,13 @@ mod tests {
     #[test]
     fn stdin_context_is_a_positional() {
         assert_eq!(parse(&["-"]).context, ["-"]);
+        assert_eq!(parse(&["-f", "-", "-"]).context, ["-"]);
+    }
+
+    #[test]
+    fn unknown_flags_are_not_taken_for_the_context() {
+        let err = T::try_parse_from(["build", "--bogus", "x"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument);
     }
 
     #[test]

@@ -2,10 +2,12 @@
 //! `docker buildx build`).
 //!
 //! Flags are decoded first (`build::options`), then the sources prepared,
-//! the sandbox's images offered as named contexts, the session opened with
-//! what it serves, and the solve run with its progress shown. By default the
-//! result is imported into the sandbox's images as it streams out of
-//! BuildKit.
+//! the sandbox's images offered as named contexts (`build::named`), the
+//! session opened with what it serves (`build::session`), and the solve run
+//! with its progress shown (`build::solve`, `build::progress`). By default
+//! BuildKit writes the image into the session's export store, which
+//! accepts only the blobs the sandbox lacks, and the store then imports it
+//! into the sandbox's images through the gateway (`build::store`).
 //!
 //! Exit codes, as docker's: 1 when the build fails (a failing step, a
 //! refusal by the gateway, a bad flag: buildx prints all of them as
