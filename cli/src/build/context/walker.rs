@@ -7,8 +7,10 @@
 //! as links (never followed); the second and later paths of a hard-linked
 //! inode carry the first path as `linkname` and size 0; modes are Go
 //! `os.FileMode` bits (socket bit cleared, as fsutil does for tar's sake).
-//! uid, gid and the nanosecond mtime are sent as they are, so BuildKit's
-//! content cache sees unchanged files as unchanged.
+//! The nanosecond mtime is sent as it is, so BuildKit's content cache sees
+//! unchanged files as unchanged; uid and gid are sent as 0, as docker's and
+//! buildx's clients reset them, so a `COPY` without `--chown` gives root's
+//! files whoever owns the context.
 
 use std::collections::HashMap;
 use std::fs::Metadata;
@@ -302,8 +304,8 @@ fn stat_of(
     let mut stat = Stat {
         path: rel.to_string(),
         mode: gomode::from_unix(meta.mode()) & !gomode::SOCKET,
-        uid: meta.uid(),
-        gid: meta.gid(),
+        uid: 0,
+        gid: 0,
         mod_time: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
         ..Stat::default()
     };
@@ -471,7 +473,7 @@ pub(crate) mod tests {
             st.mod_time,
             meta.mtime() * 1_000_000_000 + meta.mtime_nsec()
         );
-        assert_eq!((st.uid, st.gid), (meta.uid(), meta.gid()));
+        assert_eq!((st.uid, st.gid), (0, 0), "owner reset as docker's client does");
     }
 
     #[test]
