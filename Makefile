@@ -21,8 +21,16 @@ unit-test: build
 
 # The integration tests drive the real daemons of the stack; they fail
 # loudly when it is missing.
+# The build tests run one at a time: they share one BuildKit and the
+# sandbox's image store, and several of them remove what they built. Every
+# other integration test binary is listed in INTEGRATION_TESTS.
+INTEGRATION_TESTS := buildkit_facade images lifecycle raw_api refusals run tty
 integration-test:
-	$(CARGO) test --release --workspace --locked --test '*'
+	@for f in cli/tests/*.rs buildkit-gateway/tests/*.rs; do n=$$(basename "$$f" .rs); \
+	  case " $(INTEGRATION_TESTS) build " in *" $$n "*) ;; \
+	  *) echo "integration test $$n is not listed in INTEGRATION_TESTS (Makefile)" >&2; exit 1;; esac; done
+	$(CARGO) test --release --workspace --locked $(addprefix --test ,$(INTEGRATION_TESTS))
+	$(CARGO) test --release --workspace --locked --test build -- --test-threads=1
 
 # The stack is always taken down again, whether the tests pass or not.
 test: unit-test
