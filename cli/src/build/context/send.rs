@@ -211,13 +211,22 @@ where
                         let Some(source) = source else {
                             return Err(ContextError::Protocol(format!("invalid file id {}", packet.id)));
                         };
-                        let permit = Arc::clone(&workers).acquire_owned().await.expect("semaphore open");
+                        // queued, not awaited here: this loop must keep
+                        // reading, or a receiver that blocks on sending its
+                        // requests while we block on sending data deadlocks
                         let (out, stats, err_tx) = (out.clone(), stats.clone(), err_tx.clone());
-                        tokio::task::spawn_blocking(move || {
-                            if let Err(e) = send_file(packet.id, &source, &out, &stats) {
-                                let _ = err_tx.blocking_send(e);
+                        let workers = Arc::clone(&workers);
+                        tokio::spawn(async move {
+                            let Ok(permit) = workers.acquire_owned().await else { return };
+                            let sent = tokio::task::spawn_blocking(move || {
+                                let res = send_file(packet.id, &source, &out, &stats);
+                                drop(permit);
+                                res
+                            })
+                            .await;
+                            if let Ok(Err(e)) = sent {
+                                let _ = err_tx.send(e).await;
                             }
-                            drop(permit);
                         });
                     }
                     Ok(PacketType::PacketFin) => {
@@ -390,6 +399,30 @@ pub(crate) mod tests {
         let total: usize = files.values().map(Vec::len).sum();
         assert_eq!(stats.bytes_sent(), total as u64);
         assert_eq!(stats.files_sent(), files.len() as u64);
+    }
+
+    /// Regression: the request loop once waited for a free file worker, so a
+    /// receiver blocked on sending requests while the workers were blocked
+    /// on sending data hung the transfer for good.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_requests_at_once_do_not_deadlock() {
+        let tmp = tempfile::tempdir().unwrap();
+        let body = vec![7u8; 3 * CHUNK];
+        for i in 0..300 {
+            std::fs::write(tmp.path().join(format!("f{i:03}")), &body).unwrap();
+        }
+        let stats = TransferStats::new();
+        let run = receive(
+            tmp.path().to_path_buf(),
+            Filter::default(),
+            stats.clone(),
+            |_| true,
+        );
+        let (_, files) = tokio::time::timeout(std::time::Duration::from_secs(60), run)
+            .await
+            .expect("the transfer finishes");
+        assert_eq!(files.len(), 300);
+        assert_eq!(stats.bytes_sent(), 300 * body.len() as u64);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -473,7 +473,11 @@ pub(crate) mod tests {
             st.mod_time,
             meta.mtime() * 1_000_000_000 + meta.mtime_nsec()
         );
-        assert_eq!((st.uid, st.gid), (0, 0), "owner reset as docker's client does");
+        assert_eq!(
+            (st.uid, st.gid),
+            (0, 0),
+            "owner reset as docker's client does"
+        );
     }
 
     #[test]
