@@ -19,6 +19,7 @@ pub enum ExportSink {
     File(PathBuf),
     Stdout,
     /// Each received chunk; the sender is dropped when the archive ends.
+    #[allow(dead_code)] // agreed API; `build` imports through the session store today
     Channel(mpsc::Sender<Vec<u8>>),
 }
 
