@@ -93,15 +93,25 @@ impl fmt::Display for UpstreamAddr {
     }
 }
 
+/// HTTP/2 flow-control windows towards BuildKit (see `channel`).
+const STREAM_WINDOW: u32 = 16 << 20;
+const CONNECTION_WINDOW: u32 = 64 << 20;
+
 impl UpstreamAddr {
     /// A channel that connects on first use and reconnects after a failure.
     pub fn channel(&self) -> Channel {
         let addr = self.clone();
         Endpoint::from_static("http://buildkit.invalid")
             .connect_timeout(CONNECT_TIMEOUT)
-            // Build contexts and exports are large streams; a fixed 64 KiB
-            // window would cap them at one window per round trip.
-            .http2_adaptive_window(true)
+            // Build contexts and exports are large streams, and BuildKit asks
+            // for a context's files with one tiny session message each. h2
+            // closes a connection (GOAWAY) on which more small DATA frames
+            // are buffered than its window allows, which with adaptive
+            // windows (starting at 64 KiB) ended builds of contexts with
+            // thousands of files in `h2 protocol error`. Wide fixed windows
+            // keep that guard far away.
+            .initial_stream_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
             .connect_with_connector_lazy(tower::service_fn(move |_| {
                 let addr = addr.clone();
                 async move {

@@ -285,8 +285,10 @@ pub async fn serve(
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
     tonic::transport::Server::builder()
-        // Build contexts stream through the session: let the windows grow.
-        .http2_adaptive_window(Some(true))
+        // Build contexts stream through the session as many tiny messages:
+        // wide fixed windows (see `dial.rs` for why not adaptive ones).
+        .initial_stream_window_size(Some(16 << 20))
+        .initial_connection_window_size(Some(64 << 20))
         .add_service(service)
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
         .await?;
