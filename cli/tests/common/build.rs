@@ -164,7 +164,11 @@ impl Images {
 impl Drop for Images {
     fn drop(&mut self) {
         for r in &self.refs {
-            let _ = real_ctr(&["images", "rm", r]);
+            // --sync: containerd's garbage collection runs before the next
+            // test starts. Without it the collector ran later, in the middle
+            // of a build whose export store had just seen a shared layer in
+            // the sandbox, and the import then found the layer gone.
+            let _ = real_ctr(&["images", "rm", "--sync", r]);
         }
     }
 }
