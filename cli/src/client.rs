@@ -35,23 +35,32 @@ impl Gateway {
     pub async fn connect() -> Result<Self> {
         let socket = socket_path()?;
         let path = socket.clone();
-        let channel = Endpoint::try_from("http://gateway.invalid")
-            .map_err(|e| CliError::daemon(e.to_string()))?
-            .connect_with_connector(tower::service_fn(move |_| {
-                let path = path.clone();
-                async move {
-                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                        tokio::net::UnixStream::connect(path).await?,
-                    ))
-                }
-            }))
-            .await
-            .map_err(|_| {
-                CliError::daemon(format!(
-                    "Cannot connect to the berth gateway at unix://{}. Is the gateway running?",
-                    socket.display()
-                ))
-            })?;
+        let endpoint = Endpoint::try_from("http://gateway.invalid")
+            .map_err(|e| CliError::daemon(e.to_string()))?;
+        let channel = connect_unix(endpoint, path).await.map_err(|_| {
+            CliError::daemon(format!(
+                "Cannot connect to the berth gateway at unix://{}. Is the gateway running?",
+                socket.display()
+            ))
+        })?;
         Ok(Self { channel, socket })
     }
+}
+
+/// Connects `endpoint` over the unix socket `path`: both of the gateway's
+/// sockets (containerd facade, BuildKit facade) are reached this way.
+pub async fn connect_unix(
+    endpoint: Endpoint,
+    path: std::path::PathBuf,
+) -> std::result::Result<tonic::transport::Channel, tonic::transport::Error> {
+    endpoint
+        .connect_with_connector(tower::service_fn(move |_| {
+            let path = path.clone();
+            async move {
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
+                    tokio::net::UnixStream::connect(path).await?,
+                ))
+            }
+        }))
+        .await
 }

@@ -36,18 +36,11 @@ pub fn socket_path() -> Result<PathBuf> {
 pub async fn connect() -> Result<ControlClient<Channel>> {
     let socket = socket_path()?;
     let path = socket.clone();
-    let channel = Endpoint::try_from("http://buildkit.invalid")
+    let endpoint = Endpoint::try_from("http://buildkit.invalid")
         .map_err(|e| CliError::daemon(e.to_string()))?
         .initial_stream_window_size(STREAM_WINDOW)
-        .initial_connection_window_size(CONNECTION_WINDOW)
-        .connect_with_connector(tower::service_fn(move |_| {
-            let path = path.clone();
-            async move {
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                    tokio::net::UnixStream::connect(path).await?,
-                ))
-            }
-        }))
+        .initial_connection_window_size(CONNECTION_WINDOW);
+    let channel = crate::client::connect_unix(endpoint, path)
         .await
         .map_err(|_| {
             CliError::daemon(format!(
