@@ -30,6 +30,12 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// Directory with the Rego policies and their data.
     pub policy_dir: PathBuf,
+    /// The sandbox owner's policy data: a JSON file whose only key is
+    /// `site` (e.g. `site.images`: the registries and repositories the
+    /// sandbox may use; `policies/images/admit.rego`). Without it the
+    /// project's defaults in `policy_dir` apply.
+    #[serde(default)]
+    pub policy_site_data: Option<PathBuf>,
     /// The sandbox's network namespace; every container joins it.
     pub netns_path: PathBuf,
     /// The sandbox proxy, injected as HTTP_PROXY and friends.

@@ -96,6 +96,7 @@ impl From<LoadError> for GatewayError {
             LoadError::Invalid(m) => GatewayError::invalid(m),
             LoadError::Upstream(s) => GatewayError::Upstream(s),
             LoadError::Io(e) => GatewayError::internal("image load", e),
+            LoadError::Refused(d) => GatewayError::Denied(d),
         }
     }
 }

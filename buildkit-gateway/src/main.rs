@@ -67,7 +67,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
             args.config.display()
         );
     }
-    let engine = PolicyEngine::load(&cfg.policy_dir)
+    let engine = PolicyEngine::load_with_site(&cfg.policy_dir, cfg.policy_site_data.as_deref())
         .with_context(|| format!("loading policies from {}", cfg.policy_dir.display()))?;
     let sb = Sandbox::from_config(&cfg);
     let dirs = StateDirs::prepare(&cfg.state_dir)?;

@@ -38,6 +38,21 @@ impl Ctx {
         self.admitted(peer, m, object, res)
     }
 
+    /// Decides an image name the sandbox wants to use
+    /// (`admission::image`, rule `images.admit`) and logs the decision.
+    pub fn admit_image(
+        &self,
+        peer: Peer,
+        m: &Method,
+        action: admission::image::Action,
+        name: &str,
+        digest: Option<&str>,
+    ) -> Result<()> {
+        let res = admission::image::admit(&self.engine, &self.sb, action, name, digest)
+            .map(|v| ((), v));
+        self.admitted(peer, m, name, res)
+    }
+
     /// Refuses labels under prefixes containerd or runc act on (GC roots and
     /// expiry, restart monitor, CRIU and systemd properties); a client may set
     /// only its own labels on snapshots, images and leases.

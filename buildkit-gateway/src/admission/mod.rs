@@ -20,6 +20,7 @@ use crate::sandbox::{Sandbox, RUNTIME};
 
 pub(crate) mod facts;
 pub mod harden;
+pub mod image;
 pub mod mounts;
 pub mod seccomp;
 pub mod strict;

@@ -65,7 +65,7 @@ impl Facade {
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE);
         Self {
-            build: BuildSandbox::from_sandbox(&sb),
+            build: BuildSandbox::from_sandbox(&sb).with_images(engine.image_patterns()),
             engine,
             sb,
             up,

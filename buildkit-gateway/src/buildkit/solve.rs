@@ -3,14 +3,17 @@
 //! A `SolveRequest` is turned into [`SolveFacts`] (what the policy
 //! `policies/buildkit/solve.rego` sees), decided, and only then hardened:
 //! the gateway replaces the entitlements with its own, forces the network
-//! mode and overwrites the proxy build args. The hardened request is what
+//! mode, overwrites the proxy build args and gives BuildKit the image
+//! policy as its source policy. The hardened request is what
 //! goes to BuildKit; the client's is dropped.
 
 use std::collections::BTreeMap;
 
 use berth_proto::buildkit::control::{Exporter, SolveRequest};
+use berth_proto::buildkit::sourcepolicy::{MatchType, Policy, PolicyAction, Rule, Selector};
 use serde::{Deserialize, Serialize};
 
+use crate::policy::ImagePatterns;
 use crate::sandbox::Sandbox;
 
 /// The only frontend the gateway lets through.
@@ -89,16 +92,62 @@ pub struct BuildSandbox {
     pub proxy_env: Vec<(String, String)>,
     /// `os/arch` of the daemon host.
     pub native_platform: String,
+    /// The image policy's patterns, given to BuildKit as its source policy.
+    pub images: ImagePatterns,
 }
 
 impl BuildSandbox {
+    /// Every image allowed until [`with_images`](Self::with_images) says
+    /// otherwise.
     pub fn from_sandbox(sb: &Sandbox) -> Self {
         Self {
             proxy_env: sb.proxy_env.clone(),
             native_platform: native_platform(),
+            images: ImagePatterns {
+                allowed: vec!["*".into()],
+                refused: vec![],
+            },
         }
     }
+
+    pub fn with_images(mut self, images: ImagePatterns) -> Self {
+        self.images = images;
+        self
+    }
 }
+
+/// BuildKit's source policy for the image patterns: every `docker-image://`
+/// source (a `FROM`, a `COPY --from` image) is denied unless an allowed
+/// pattern matches it and no refused one does. BuildKit applies the last
+/// matching rule, and matches the whole identifier
+/// (`docker-image://registry/repository:tag[@digest]`), so each pattern is
+/// given bare, with a tag and with a digest.
+pub fn image_source_policy(images: &ImagePatterns) -> Policy {
+    let rule = |action: PolicyAction, identifier: String| Rule {
+        action: action as i32,
+        selector: Some(Selector {
+            identifier,
+            match_type: MatchType::Wildcard as i32,
+            constraints: vec![],
+        }),
+        updates: None,
+    };
+    let mut rules = vec![rule(PolicyAction::Deny, format!("{DOCKER_IMAGE}*"))];
+    for (action, patterns) in [
+        (PolicyAction::Allow, &images.allowed),
+        (PolicyAction::Deny, &images.refused),
+    ] {
+        for p in patterns {
+            for suffix in ["", ":*", "@*"] {
+                rules.push(rule(action, format!("{DOCKER_IMAGE}{p}{suffix}")));
+            }
+        }
+    }
+    Policy { version: 1, rules }
+}
+
+/// The scheme of registry image sources in BuildKit's identifiers.
+const DOCKER_IMAGE: &str = "docker-image://";
 
 /// The OCI platform of this host. The BuildKit daemon runs on the same host
 /// as the gateway (in the stack and in production), so it is the daemon's.
@@ -186,6 +235,9 @@ fn exporter_facts(e: &Exporter) -> ExporterFacts {
 /// * The proxy build args overwrite the client's. BuildKit treats these
 ///   names as predefined args: they reach RUN steps' environment but never
 ///   the image config, its history or the cache key.
+/// * The source policy is the image policy's ([`image_source_policy`]):
+///   a `FROM` of a registry image the sandbox may not use fails in
+///   BuildKit before anything is fetched.
 pub fn harden(mut req: SolveRequest, sb: &BuildSandbox) -> SolveRequest {
     req.entitlements = vec![ENTITLEMENT_NETWORK_HOST.to_string()];
     req.frontend_attrs
@@ -194,6 +246,8 @@ pub fn harden(mut req: SolveRequest, sb: &BuildSandbox) -> SolveRequest {
         req.frontend_attrs
             .insert(format!("{BUILD_ARG}{name}"), value.clone());
     }
+    // The policy refused any source policy of the client's.
+    req.source_policy = Some(image_source_policy(&sb.images));
     req
 }
 
@@ -218,6 +272,10 @@ mod tests {
         BuildSandbox {
             proxy_env,
             native_platform: "linux/amd64".into(),
+            images: ImagePatterns {
+                allowed: vec!["*".into()],
+                refused: vec![],
+            },
         }
     }
 
@@ -315,6 +373,38 @@ mod tests {
         assert_eq!(attrs["build-arg:all_proxy"], "http://10.200.0.1:3128");
         assert_eq!(attrs["build-arg:FOO"], "bar");
         assert_eq!(attrs.len(), 10);
+        assert!(out.source_policy.is_some());
+    }
+
+    #[test]
+    fn the_source_policy_denies_registry_images_outside_the_patterns() {
+        let images = ImagePatterns {
+            allowed: vec!["10.201.0.4:5000/berth/*".into()],
+            refused: vec!["10.201.0.4:5000/berth/forbidden".into()],
+        };
+        let p = image_source_policy(&images);
+        let shown: Vec<(i32, &str)> = p
+            .rules
+            .iter()
+            .map(|r| (r.action, r.selector.as_ref().unwrap().identifier.as_str()))
+            .collect();
+        let (allow, deny) = (PolicyAction::Allow as i32, PolicyAction::Deny as i32);
+        assert_eq!(
+            shown,
+            vec![
+                (deny, "docker-image://*"),
+                (allow, "docker-image://10.201.0.4:5000/berth/*"),
+                (allow, "docker-image://10.201.0.4:5000/berth/*:*"),
+                (allow, "docker-image://10.201.0.4:5000/berth/*@*"),
+                (deny, "docker-image://10.201.0.4:5000/berth/forbidden"),
+                (deny, "docker-image://10.201.0.4:5000/berth/forbidden:*"),
+                (deny, "docker-image://10.201.0.4:5000/berth/forbidden@*"),
+            ]
+        );
+        assert!(p
+            .rules
+            .iter()
+            .all(|r| r.selector.as_ref().unwrap().match_type == MatchType::Wildcard as i32));
     }
 
     // What the gateway decodes it re-encodes: a request using every field
@@ -349,6 +439,7 @@ mod tests {
         assert_eq!(decoded, req);
         let mut expected = req.clone();
         expected.entitlements = vec!["network.host".into()];
+        expected.source_policy = Some(image_source_policy(&sandbox().images));
         let out = harden(decoded, &sandbox());
         for (k, v) in &out.frontend_attrs {
             if k != "target" {

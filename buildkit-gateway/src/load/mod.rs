@@ -19,7 +19,7 @@
 mod archive;
 mod content;
 mod images;
-mod names;
+pub(crate) mod names;
 mod oci;
 mod plan;
 #[cfg(test)]
@@ -62,7 +62,14 @@ pub enum LoadError {
     /// Local I/O failure in the gateway (Internal).
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The image policy refused a name the archive gives (PermissionDenied).
+    #[error("{0}")]
+    Refused(crate::admission::Denied),
 }
+
+/// Decides each image record a load would create, by its record name and
+/// the manifest digest it points to, before anything is written.
+pub type Admit<'a> = &'a (dyn Fn(&str, &str) -> Result<(), crate::admission::Denied> + Sync);
 
 fn invalid(msg: impl std::fmt::Display) -> LoadError {
     LoadError::Invalid(format!("invalid archive: {msg}"))
@@ -84,12 +91,14 @@ async fn progress_line(progress: &tokio::sync::mpsc::Sender<String>, line: Strin
 
 /// Imports the archive spooled at `path` (OCI layout or `docker save`, plain
 /// or gzip) into the sandbox's namespace: blobs under a lease, layers
-/// unpacked by the gateway, image records created last. On error nothing is
+/// unpacked by the gateway, image records created last. Every record name
+/// is decided by `admit` before anything is written. On error nothing is
 /// left behind. Progress lines go to `progress`.
 pub async fn import_archive(
     up: &Upstream,
     sb: &Sandbox,
     path: &Path,
+    admit: Admit<'_>,
     progress: &tokio::sync::mpsc::Sender<String>,
 ) -> Result<Vec<LoadedImage>, LoadError> {
     // Decode and decide (blocking file reads) before touching containerd.
@@ -101,6 +110,18 @@ pub async fn import_archive(
     })
     .await
     .map_err(|e| LoadError::Io(std::io::Error::other(format!("archive reader failed: {e}"))))??;
+
+    for image in &plan.images {
+        let names: Vec<&str> = if image.names.is_empty() {
+            vec![""]
+        } else {
+            image.names.iter().map(String::as_str).collect()
+        };
+        for name in names {
+            let record = images::record_name(name, &image.target);
+            admit(&record, &image.target.digest.to_string()).map_err(LoadError::Refused)?;
+        }
+    }
 
     let format = match plan.format {
         plan::Format::OciLayout => "OCI layout",

@@ -137,7 +137,34 @@ pub enum Request {
     TaskCreate(TaskCreate),
     TaskExec(TaskExec),
     Solve(crate::buildkit::SolveFacts),
+    Image(ImageFacts),
     Generic,
+}
+
+/// An image name the sandbox wants to use, as docker normalises it
+/// (`admission::image`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageFacts {
+    /// "create", "update", "load", "run", "pull" or "push".
+    pub action: String,
+    /// As the request gave it.
+    pub name: String,
+    /// The name parses as an image reference (or is a dangling record).
+    pub valid: bool,
+    /// A record the gateway's loader names for an image without a name.
+    pub dangling: bool,
+    /// e.g. "docker.io/library/busybox:latest" ("" unless valid and named).
+    pub reference: String,
+    /// e.g. "docker.io", "10.201.0.4:5000".
+    pub registry: String,
+    /// e.g. "library/busybox".
+    pub repository: String,
+    /// `registry/repository`, what the policy's patterns match.
+    pub repo: String,
+    pub tag: Option<String>,
+    /// The manifest digest the name points to, when the request says.
+    pub digest: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -50,6 +50,13 @@ impl Decision {
     }
 }
 
+/// Globs over `registry/repository` (`policies/images/admit.rego`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImagePatterns {
+    pub allowed: Vec<String>,
+    pub refused: Vec<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     #[error("reading policy directory {0}: {1}")]
@@ -100,6 +107,14 @@ impl PolicyEngine {
     /// evaluated or compiled, so a broken policy stops the gateway from
     /// starting.
     pub fn load(dir: &Path) -> Result<Self, PolicyError> {
+        Self::load_with_site(dir, None)
+    }
+
+    /// [`load`](Self::load), then the sandbox owner's data (`site`), a JSON
+    /// document whose only key is `site`: the policies read
+    /// `data.site.<area>` before their defaults, and the site can neither
+    /// replace nor loosen the boundary's own tables.
+    pub fn load_with_site(dir: &Path, site: Option<&Path>) -> Result<Self, PolicyError> {
         let mut files = Vec::new();
         collect(dir, &mut files)?;
         files.sort();
@@ -120,6 +135,17 @@ impl PolicyEngine {
         }
         if !names.contains(GENERIC_PACKAGE) {
             return Err(PolicyError::NoGeneric(dir.to_path_buf()));
+        }
+        if let Some(path) = site {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| PolicyError::Io(path.into(), e))?;
+            let bad = |e: String| PolicyError::Parse(path.into(), e);
+            let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+            let keys: Vec<&String> = doc.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+            if keys != [&"site".to_string()] {
+                return Err(bad("site data must be a JSON object whose only key is \"site\"".into()));
+            }
+            engine.add_data_json(&text).map_err(|e| bad(e.to_string()))?;
         }
         // Evaluate each package once without input: a reference to a missing
         // function or a type error surfaces here rather than on a request.
@@ -147,6 +173,32 @@ impl PolicyEngine {
         }
         let data = engine.get_data();
         Ok(Self { packages, data })
+    }
+
+    /// The image patterns in force (`data.site.images`, else the default
+    /// `data.images`): what `berth.images.admit` matches names against and
+    /// what becomes BuildKit's source policy for `FROM`.
+    pub fn image_patterns(&self) -> ImagePatterns {
+        let site = &self.data["site"]["images"];
+        let rules = if matches!(site, regorus::Value::Undefined) {
+            &self.data["images"]
+        } else {
+            site
+        };
+        let list = |key: &str| -> Vec<String> {
+            rules[key]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_string().ok().map(|s| s.to_string()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        ImagePatterns {
+            allowed: list("allowed"),
+            refused: list("refused"),
+        }
     }
 
     /// The package deciding `method`.

@@ -183,6 +183,7 @@ mod tests {
             buildkit_upstream: None,
             state_dir: dir.clone(),
             policy_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies"),
+            policy_site_data: None,
             netns_path: "/run/netns/attach-test".into(),
             proxy_url: "http://10.200.0.1:3128".into(),
             no_proxy: String::new(),

@@ -13,6 +13,7 @@ use tonic::Request;
 
 use super::{method, relay_stream, reply, BoxStream, Method, Reply};
 use crate::audit::Peer;
+use berth_gateway::admission::image::Action;
 use crate::error::{GatewayError, Result};
 use crate::server::Ctx;
 
@@ -156,6 +157,11 @@ impl Containers {
             .container
             .ok_or_else(|| GatewayError::invalid("container create without a container"))?;
         let id = container.id.clone();
+        // The image it runs, by name (a container without an image names
+        // none); the spec is decided below.
+        if !container.image.is_empty() {
+            ctx.admit_image(peer, &CREATE, Action::Run, &container.image, None)?;
+        }
         let hardened = ctx.admitted(
             peer,
             &CREATE,

@@ -1,5 +1,7 @@
 //! `containerd.services.images.v1.Images`: image records of the sandbox's
-//! namespace. Reads are forwarded; writes are decided by policy first.
+//! namespace. Reads are forwarded; writes are decided by policy first: the
+//! name and target of every record created or updated by the image policy
+//! (rule `images.admit`).
 
 use std::sync::Arc;
 
@@ -10,6 +12,7 @@ use tonic::Request;
 
 use super::{method, reply, Method, Reply};
 use crate::audit::Peer;
+use berth_gateway::admission::image::Action;
 use crate::error::Result;
 use crate::server::Ctx;
 
@@ -104,7 +107,8 @@ impl Images {
             .as_ref()
             .map(|i| i.name.as_str())
             .unwrap_or_default();
-        ctx.decide(peer, &CREATE, name)?;
+        let digest = req.image.as_ref().and_then(|i| i.target.as_ref()).map(|t| t.digest.as_str());
+        ctx.admit_image(peer, &CREATE, Action::Create, name, digest)?;
         if let Some(image) = &req.image {
             ctx.check_labels(peer, &CREATE, &format!("image {name}"), image.labels.keys())?;
         }
@@ -127,7 +131,8 @@ impl Images {
             .as_ref()
             .map(|i| i.name.as_str())
             .unwrap_or_default();
-        ctx.decide(peer, &UPDATE, name)?;
+        let digest = req.image.as_ref().and_then(|i| i.target.as_ref()).map(|t| t.digest.as_str());
+        ctx.admit_image(peer, &UPDATE, Action::Update, name, digest)?;
         if let Some(image) = &req.image {
             ctx.check_labels(peer, &UPDATE, &format!("image {name}"), image.labels.keys())?;
         }

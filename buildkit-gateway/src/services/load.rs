@@ -6,9 +6,13 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use berth_gateway::admission::image::{self, Action};
+use berth_gateway::admission::Denied;
 use berth_gateway::load;
 use berth_proto::berth::v1::load_response::Payload;
-use berth_proto::berth::v1::{images_server, LoadRequest, LoadResponse};
+use berth_proto::berth::v1::{
+    images_server, CheckImageRequest, CheckImageResponse, LoadRequest, LoadResponse,
+};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -20,6 +24,7 @@ use crate::error::{GatewayError, Result};
 use crate::server::Ctx;
 
 const LOAD: Method = method!("berth.v1.Images", "Load", "images.load");
+const CHECK: Method = method!("berth.v1.Images", "Check", "images.check");
 
 /// The largest archive the gateway spools.
 const MAX_ARCHIVE: u64 = 8 << 30;
@@ -37,7 +42,7 @@ impl images_server::Images for Load {
             let (tx, rx) = mpsc::channel(16);
             let ctx = self.0.clone();
             tokio::spawn(async move {
-                match run(&ctx, inbound, &tx).await {
+                match run(&ctx, peer, inbound, &tx).await {
                     Ok(()) => {}
                     Err(e) => {
                         let _ = tx.send(Err(Status::from(e))).await;
@@ -47,11 +52,28 @@ impl images_server::Images for Load {
             Box::pin(ReceiverStream::new(rx)) as BoxStream<LoadResponse>
         }))
     }
+
+    async fn check(&self, req: Request<CheckImageRequest>) -> Reply<CheckImageResponse> {
+        let peer = Peer::of(&req);
+        let req = req.into_inner();
+        reply(check(&self.0, peer, &req).map(|()| CheckImageResponse {}))
+    }
+}
+
+fn check(ctx: &Ctx, peer: Peer, req: &CheckImageRequest) -> Result<()> {
+    let action = Action::parse_check(&req.action).ok_or_else(|| {
+        GatewayError::invalid(format!(
+            "image check action {:?} is not one of pull, push, run",
+            req.action
+        ))
+    })?;
+    let digest = Some(req.digest.as_str()).filter(|d| !d.is_empty());
+    ctx.admit_image(peer, &CHECK, action, &req.name, digest)
 }
 
 type Tx = mpsc::Sender<std::result::Result<LoadResponse, Status>>;
 
-async fn run(ctx: &Ctx, mut inbound: Streaming<LoadRequest>, tx: &Tx) -> Result<()> {
+async fn run(ctx: &Ctx, peer: Peer, mut inbound: Streaming<LoadRequest>, tx: &Tx) -> Result<()> {
     let (spool, file) = Spool::create(&ctx.tmp_dir)?;
     let mut file = tokio::fs::File::from_std(file);
     let mut total = 0u64;
@@ -87,7 +109,18 @@ async fn run(ctx: &Ctx, mut inbound: Streaming<LoadRequest>, tx: &Tx) -> Result<
 
     let (ptx, mut prx) = mpsc::channel::<String>(16);
     let import = async move {
-        let res = load::import_archive(&ctx.up, &ctx.sb, &spool.path, &ptx).await;
+        let admit = |name: &str, digest: &str| -> std::result::Result<(), Denied> {
+            match ctx.admit_image(peer, &LOAD, Action::Load, name, Some(digest)) {
+                Ok(()) => Ok(()),
+                Err(GatewayError::Denied(d)) => Err(d),
+                Err(other) => Err(Denied {
+                    rule: image::RULE.into(),
+                    message: other.to_string(),
+                    reasons: vec![],
+                }),
+            }
+        };
+        let res = load::import_archive(&ctx.up, &ctx.sb, &spool.path, &admit, &ptx).await;
         drop(ptx);
         drop(spool);
         res
