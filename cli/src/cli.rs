@@ -68,6 +68,12 @@ pub enum Command {
     Images(ImagesArgs),
     /// Load an image from a tar archive or STDIN
     Load(LoadArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(crate::commands::tag::TagArgs),
+    /// Remove one or more images
+    Rmi(crate::commands::rmi::RmiArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(crate::commands::save::SaveArgs),
     /// Show the Docker version information
     Version(FormatArgs),
     /// Display system-wide information
@@ -131,6 +137,11 @@ pub enum ImageCommand {
     Load(LoadArgs),
     Inspect(InspectArgs),
     Build(BuildArgs),
+    Tag(crate::commands::tag::TagArgs),
+    #[command(alias = "remove", alias = "rmi")]
+    Rm(crate::commands::rmi::RmiArgs),
+    Save(crate::commands::save::SaveArgs),
+    Prune(crate::commands::prune::PruneArgs),
 }
 
 /// `docker builder …` and `docker buildx …`: only `build` (`b`).

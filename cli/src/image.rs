@@ -5,9 +5,11 @@
 //! Everything is read through the gateway's Images.Get/List and
 //! Content.Read; nothing is mounted or unpacked by the CLI.
 
+pub(crate) mod archive;
 mod inspect;
 mod layers;
 mod manifest;
+pub(crate) mod store;
 mod user;
 
 use std::collections::HashMap;

@@ -221,6 +221,21 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         | Command::Image {
             command: ImageCommand::Load(a),
         } => load::load(&gw, a).await,
+        Command::Tag(a)
+        | Command::Image {
+            command: ImageCommand::Tag(a),
+        } => tag::tag(&gw, a).await,
+        Command::Rmi(a)
+        | Command::Image {
+            command: ImageCommand::Rm(a),
+        } => rmi::rmi(&gw, a).await,
+        Command::Save(a)
+        | Command::Image {
+            command: ImageCommand::Save(a),
+        } => save::save(&gw, a).await,
+        Command::Image {
+            command: ImageCommand::Prune(a),
+        } => prune::prune(&gw, a).await,
         Command::Version(a) => version::version(&gw, a).await,
         Command::Info(a) => info::info(&gw, a).await,
         Command::Build(_)
