@@ -100,12 +100,14 @@ pub enum Command {
         #[command(subcommand)]
         command: BuilderCommand,
     },
-    /// Download an image from a registry (not yet supported by berth)
-    #[command(disable_help_flag = true)]
-    Pull(PassThrough),
-    /// Upload an image to a registry (not yet supported by berth)
-    #[command(disable_help_flag = true)]
-    Push(PassThrough),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+    /// Log in to a registry
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout(LogoutArgs),
     /// Docker Compose (not yet supported by berth)
     #[command(disable_help_flag = true)]
     Compose(PassThrough),
@@ -565,4 +567,61 @@ pub struct FormatArgs {
     /// Format output using a custom template
     #[arg(short = 'f', long)]
     pub format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Download all tagged images in the repository (not supported)
+    #[arg(short = 'a', long = "all-tags")]
+    pub all_tags: bool,
+    /// Set platform if server is multi-platform capable (only the native one)
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Suppress verbose output
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Skip image verification (accepted for compatibility)
+    #[arg(long = "disable-content-trust", hide = true, num_args = 0..=1, default_missing_value = "true")]
+    pub disable_content_trust: Option<String>,
+    #[arg(value_name = "NAME[:TAG|@DIGEST]")]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Push all tags of an image to the repository (not supported)
+    #[arg(short = 'a', long = "all-tags")]
+    pub all_tags: bool,
+    /// Push a platform-specific manifest (not supported)
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Suppress verbose output
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Skip image signing (accepted for compatibility)
+    #[arg(long = "disable-content-trust", hide = true, num_args = 0..=1, default_missing_value = "true")]
+    pub disable_content_trust: Option<String>,
+    #[arg(value_name = "NAME[:TAG]")]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Username
+    #[arg(short = 'u', long)]
+    pub username: Option<String>,
+    /// Password
+    #[arg(short = 'p', long)]
+    pub password: Option<String>,
+    /// Take the password from stdin
+    #[arg(long = "password-stdin")]
+    pub password_stdin: bool,
+    #[arg(value_name = "SERVER")]
+    pub server: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    #[arg(value_name = "SERVER")]
+    pub server: Option<String>,
 }

@@ -16,3 +16,19 @@ pub const DEBUG_TRANSFER: &str = "BERTH_DEBUG_TRANSFER";
 pub const WORKSPACE: &str = "BERTH_WORKSPACE";
 /// Default gateway containerd socket when `BERTH_CONTAINERD_ADDR` is unset.
 pub const DEFAULT_CONTAINERD_ADDR: &str = "unix:///run/berth/containerd.sock";
+/// docker's client config directory (`config.json` with registry
+/// credentials, `certs.d/<host:port>/` with registry CAs); default `~/.docker`.
+pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
+/// The home directory, for the default `~/.docker`.
+pub const HOME: &str = "HOME";
+/// The proxy registries are reached through (HTTP CONNECT), as Go reads them:
+/// `HTTPS_PROXY` first, then `HTTP_PROXY`, each also in lower case.
+pub const HTTPS_PROXY: &str = "HTTPS_PROXY";
+pub const HTTPS_PROXY_LOWER: &str = "https_proxy";
+pub const HTTP_PROXY: &str = "HTTP_PROXY";
+pub const HTTP_PROXY_LOWER: &str = "http_proxy";
+/// Hosts reached directly, not through the proxy (Go's syntax).
+pub const NO_PROXY: &str = "NO_PROXY";
+pub const NO_PROXY_LOWER: &str = "no_proxy";
+/// Where a pull keeps its downloads until the gateway imports them.
+pub const TMPDIR: &str = "TMPDIR";

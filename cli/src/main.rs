@@ -13,6 +13,7 @@ mod error;
 mod format;
 mod image;
 mod refs;
+mod registry;
 mod spec;
 mod stdio;
 
@@ -158,8 +159,8 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         | Command::Buildx {
             command: BuilderCommand::Build(a),
         } => return commands::build::build(a).await,
-        Command::Pull(_) => return Err(not_supported("docker pull (in this version)")),
-        Command::Push(_) => return Err(not_supported("docker push (in this version)")),
+        Command::Login(a) => return commands::login::login(a).await,
+        Command::Logout(a) => return commands::login::logout(a).await,
         Command::Compose(_) => return Err(not_supported("docker compose (in this version)")),
         _ => {}
     }
@@ -236,6 +237,8 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Image {
             command: ImageCommand::Prune(a),
         } => prune::prune(&gw, a).await,
+        Command::Pull(a) => pull::pull(&gw, a).await,
+        Command::Push(a) => push::push(&gw, a).await,
         Command::Version(a) => version::version(&gw, a).await,
         Command::Info(a) => info::info(&gw, a).await,
         Command::Build(_)
@@ -244,8 +247,8 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         | Command::Image {
             command: ImageCommand::Build(_),
         }
-        | Command::Pull(_)
-        | Command::Push(_)
+        | Command::Login(_)
+        | Command::Logout(_)
         | Command::Compose(_) => {
             unreachable!()
         }

@@ -173,7 +173,7 @@ async fn prepare(gw: &Gateway, opts: RunOptions) -> Result<Plan, Failure> {
         }
     };
 
-    let image = image::resolve(gw, &opts.image)
+    let image = crate::commands::pull::image_for_run(gw, &opts.image, opts.pull)
         .await
         .map_err(Failure::Cli)?;
     let config = image.config.config().clone().unwrap_or_default();

@@ -121,6 +121,8 @@ pub struct RunOptions {
     pub stop_timeout: Option<i64>,
     /// containerd runtime name (`runc` means `io.containerd.runc.v2`).
     pub runtime: String,
+    /// `--pull`: when the image is pulled before the container is created.
+    pub pull: crate::commands::pull::PullPolicy,
 }
 
 impl RunOptions {
@@ -132,15 +134,7 @@ impl RunOptions {
             // docker-init is bind-mounted from the host; berth has no host binaries to give.
             return Err(Invalid::unsupported("--init"));
         }
-        match a.pull.as_deref() {
-            None | Some("missing") | Some("never") => {}
-            Some("always") => return Err(Invalid::unsupported("--pull always")),
-            Some(other) => {
-                return Err(Invalid::cli(format!(
-                    "invalid pull option: '{other}': must be one of \"always\", \"missing\" or \"never\""
-                )))
-            }
-        }
+        let pull = crate::commands::pull::PullPolicy::parse(a.pull.as_deref()).map_err(Invalid::cli)?;
         if let Some(p) = &a.platform {
             if p != &host_platform() {
                 return Err(Invalid::unsupported(format!("--platform {p}")));
@@ -293,6 +287,7 @@ impl RunOptions {
             stop_signal: a.stop_signal.clone(),
             stop_timeout: a.stop_timeout,
             runtime,
+            pull,
         })
     }
 }
