@@ -132,9 +132,11 @@ async fn remove(gw: &Gateway, arg: &str, force: bool) -> Result<Vec<Line>, Failu
 }
 
 /// Whether `arg` named the record (rather than giving an ID that the
-/// lookup matched): docker's `isImageIDPrefix` check, made exact.
+/// lookup matched): docker's `isImageIDPrefix` check, made exact. A
+/// `name@digest` names the record it was found by, never the whole image.
 fn is_name_of(arg: &str, record: &str) -> bool {
     match Reference::parse_normalized(arg) {
+        Ok(r) if r.digest.is_some() => true,
         Ok(r) => r.with_default_tag().to_string() == record,
         Err(_) => false,
     }
@@ -356,5 +358,6 @@ mod tests {
         assert!(is_name_of("docker.io/library/busybox:latest", BB));
         assert!(!is_name_of("fdc310b9719d", BB));
         assert!(!is_name_of(&"a".repeat(64), BB));
+        assert!(is_name_of(&format!("busybox@sha256:{}", "a".repeat(64)), BB));
     }
 }
