@@ -88,12 +88,16 @@ fn archive(name: Option<&str>, mark: &str) -> (Vec<u8>, String) {
         "size": manifest_bytes.len(),
     });
     if let Some(n) = name {
-        entry["annotations"] = json!({ "io.containerd.image.name": format!("docker.io/library/{n}:latest") });
+        entry["annotations"] =
+            json!({ "io.containerd.image.name": format!("docker.io/library/{n}:latest") });
     }
     let index = serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [entry]})).unwrap();
 
     let mut files: Vec<(String, Vec<u8>)> = vec![
-        ("oci-layout".into(), br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+        (
+            "oci-layout".into(),
+            br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+        ),
         ("index.json".into(), index),
         (blob(&manifest_digest), manifest_bytes),
         (blob(&config_digest), config_bytes),
@@ -272,7 +276,11 @@ fn rmi_refuses_an_image_a_container_uses() {
     // Forced by name: the name goes, the image stays as <none>.
     let out = docker(&["rmi", "-f", img.name()]);
     out.ok();
-    assert_eq!(out.stdout, format!("Untagged: {}:latest\n", img.name()), "{out}");
+    assert_eq!(
+        out.stdout,
+        format!("Untagged: {}:latest\n", img.name()),
+        "{out}"
+    );
     assert!(exists(&img.id));
     let dangling = docker(&["images", "-q", "--no-trunc", "--filter", "dangling=true"]);
     dangling.ok().stdout_has(&img.id);
@@ -333,14 +341,20 @@ fn save_rmi_load_keeps_the_id() {
     let config = format!("blobs/sha256/{}", &img.id[7..]);
     let manifest = json_of(&entries, "manifest.json");
     assert_eq!(manifest[0]["Config"], config.as_str());
-    assert_eq!(manifest[0]["RepoTags"], json!([format!("{}:latest", img.name())]));
+    assert_eq!(
+        manifest[0]["RepoTags"],
+        json!([format!("{}:latest", img.name())])
+    );
     let index = json_of(&entries, "index.json");
     assert_eq!(
         index["manifests"][0]["annotations"]["io.containerd.image.name"],
         format!("docker.io/library/{}:latest", img.name()).as_str()
     );
     // Every blob is named by its digest.
-    for (n, bytes) in entries.iter().filter(|(n, _)| n.starts_with("blobs/sha256/")) {
+    for (n, bytes) in entries
+        .iter()
+        .filter(|(n, _)| n.starts_with("blobs/sha256/"))
+    {
         assert_eq!(sha256(bytes)[7..], n["blobs/sha256/".len()..], "{n}");
     }
 
@@ -349,7 +363,8 @@ fn save_rmi_load_keeps_the_id() {
     let out = docker(&["load", "-i", &path]);
     out.ok();
     assert!(
-        out.stdout_lines().contains(&format!("Loaded image: {}:latest", img.name()).as_str()),
+        out.stdout_lines()
+            .contains(&format!("Loaded image: {}:latest", img.name()).as_str()),
         "{out}"
     );
     assert_eq!(id_of(img.name()), img.id);
@@ -441,7 +456,9 @@ fn images_filters_digests_and_format() {
     out.ok();
     let table = Table::parse(&out.stdout, IMAGES_TITLES);
     assert_eq!(table.rows.len(), 2, "{out}");
-    let row = table.row("REPOSITORY", img.name()).expect("the image's row");
+    let row = table
+        .row("REPOSITORY", img.name())
+        .expect("the image's row");
     assert_eq!(table.cell(row, "TAG"), "latest");
     assert_eq!(table.cell(row, "IMAGE ID"), short(&img.id));
 
@@ -452,7 +469,11 @@ fn images_filters_digests_and_format() {
         &format!("{}-two", img.name()),
     ]);
     out.ok();
-    assert_eq!(out.stdout, format!("{second} {}\n", short(&img.id)), "{out}");
+    assert_eq!(
+        out.stdout,
+        format!("{second} {}\n", short(&img.id)),
+        "{out}"
+    );
 
     let out = docker(&["images", "--digests", img.name()]);
     out.ok();
@@ -460,7 +481,9 @@ fn images_filters_digests_and_format() {
         &out.stdout,
         &["REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE"],
     );
-    let row = table.row("REPOSITORY", img.name()).expect("the image's row");
+    let row = table
+        .row("REPOSITORY", img.name())
+        .expect("the image's row");
     assert!(table.cell(row, "DIGEST").starts_with("sha256:"), "{out}");
 
     let out = docker(&["images", "-q", "--no-trunc", "--filter", "dangling=false"]);
@@ -496,7 +519,10 @@ fn prune_removes_only_dangling_images() {
     );
     out.ok();
     assert!(
-        out.stdout.contains(&format!("Deleted Images:\ndeleted: {}\n\nTotal reclaimed space: ", dangling.id)),
+        out.stdout.contains(&format!(
+            "Deleted Images:\ndeleted: {}\n\nTotal reclaimed space: ",
+            dangling.id
+        )),
         "{out}"
     );
     assert!(!exists(&dangling.id));

@@ -213,8 +213,14 @@ mod tests {
             "Error response from daemon: invalid filter 'x'"
         );
         let img = store::test_image("sha256:1", &["moby-dangling@sha256:1"]);
-        assert!(labels_match(&img, &parse_filters(&["label!=a".into()]).unwrap()));
-        assert!(!labels_match(&img, &parse_filters(&["label=a".into()]).unwrap()));
+        assert!(labels_match(
+            &img,
+            &parse_filters(&["label!=a".into()]).unwrap()
+        ));
+        assert!(!labels_match(
+            &img,
+            &parse_filters(&["label=a".into()]).unwrap()
+        ));
     }
 
     #[test]
@@ -227,7 +233,10 @@ mod tests {
         assert_eq!(p.delete.len(), 2);
         assert_eq!(
             p.lines,
-            vec![Line::Untagged("app:v1".into()), Line::Deleted("sha256:1".into())]
+            vec![
+                Line::Untagged("app:v1".into()),
+                Line::Deleted("sha256:1".into())
+            ]
         );
     }
 }

@@ -113,13 +113,16 @@ async fn remove(gw: &Gateway, arg: &str, force: bool) -> Result<Vec<Line>, Failu
     let users = store::users(gw, &catalog)
         .await
         .map_err(|e| failure(e.message))?;
-    let users: Vec<User> = users
-        .into_iter()
-        .filter(|u| u.image_id == img.id)
-        .collect();
+    let users: Vec<User> = users.into_iter().filter(|u| u.image_id == img.id).collect();
     let by_name = is_name_of(arg, &found.record.name);
-    let plan = decide(img, &users, arg, by_name.then_some(&found.record.name), force)
-        .map_err(failure)?;
+    let plan = decide(
+        img,
+        &users,
+        arg,
+        by_name.then_some(&found.record.name),
+        force,
+    )
+    .map_err(failure)?;
     carry_out(gw, img, &plan).await.map_err(|s| {
         let e = crate::commands::tag::status_error(&s);
         failure(
@@ -303,17 +306,30 @@ mod tests {
     fn last_name_deletes_the_image_and_its_dangling_records() {
         let img = image(&[BB, "moby-dangling@sha256:x"]);
         let p = decide(&img, &[], "busybox", Some(&BB.to_string()), false).unwrap();
-        assert_eq!(p.delete, vec![BB.to_string(), "moby-dangling@sha256:x".into()]);
+        assert_eq!(
+            p.delete,
+            vec![BB.to_string(), "moby-dangling@sha256:x".into()]
+        );
         assert_eq!(
             p.lines,
-            vec![Line::Untagged("busybox:latest".into()), Line::Deleted(ID.into())]
+            vec![
+                Line::Untagged("busybox:latest".into()),
+                Line::Deleted(ID.into())
+            ]
         );
     }
 
     #[test]
     fn a_containers_last_name_needs_force_and_then_stays_dangling() {
         let img = image(&[BB]);
-        let e = decide(&img, &[user(false)], "busybox", Some(&BB.to_string()), false).unwrap_err();
+        let e = decide(
+            &img,
+            &[user(false)],
+            "busybox",
+            Some(&BB.to_string()),
+            false,
+        )
+        .unwrap_err();
         assert_eq!(e, "conflict: unable to remove repository reference \"busybox\" (must force) - container c0ffee012345 is using its referenced image fdc310b9719d");
         let p = decide(&img, &[user(true)], "busybox", Some(&BB.to_string()), true).unwrap();
         assert!(p.keep_dangling);
@@ -358,6 +374,9 @@ mod tests {
         assert!(is_name_of("docker.io/library/busybox:latest", BB));
         assert!(!is_name_of("fdc310b9719d", BB));
         assert!(!is_name_of(&"a".repeat(64), BB));
-        assert!(is_name_of(&format!("busybox@sha256:{}", "a".repeat(64)), BB));
+        assert!(is_name_of(
+            &format!("busybox@sha256:{}", "a".repeat(64)),
+            BB
+        ));
     }
 }

@@ -55,9 +55,14 @@ fn validate_output(path: &str) -> Result<()> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let bad = |why: String| CliError::general(format!("failed to save image: invalid output path: {why}"));
+    let bad = |why: String| {
+        CliError::general(format!("failed to save image: invalid output path: {why}"))
+    };
     if !dir.exists() {
-        return Err(bad(format!("directory {:?} does not exist", dir.display().to_string())));
+        return Err(bad(format!(
+            "directory {:?} does not exist",
+            dir.display().to_string()
+        )));
     }
     if p.is_dir() {
         return Err(bad(format!("{path:?} is a directory")));
@@ -150,11 +155,10 @@ async fn plan(gw: &Gateway, args: &[String]) -> Result<Plan> {
     for (r, mut names) in chosen {
         names.sort();
         names.dedup();
-        let target = r
-            .record
-            .target
-            .clone()
-            .ok_or_else(|| CliError::general(format!("image {} has no target", r.record.name)))?;
+        let target =
+            r.record.target.clone().ok_or_else(|| {
+                CliError::general(format!("image {} has no target", r.record.name))
+            })?;
         plan.roots.push(Root {
             media_type: target.media_type.clone(),
             digest: target.digest.clone(),
@@ -178,7 +182,11 @@ async fn plan(gw: &Gateway, args: &[String]) -> Result<Plan> {
             .filter(|p| p.tag.is_some())
             .map(|p| p.familiar_string())
             .collect();
-        match plan.entries.iter_mut().find(|e| e.config == r.config_digest) {
+        match plan
+            .entries
+            .iter_mut()
+            .find(|e| e.config == r.config_digest)
+        {
             Some(e) => e.repo_tags.extend(repo_tags),
             None => plan.entries.push(Entry {
                 config: r.config_digest.clone(),
@@ -197,7 +205,9 @@ async fn select(gw: &Gateway, arg: &str) -> Result<Vec<(Resolved, Vec<String>)>>
         if r.tag.is_none() && r.digest.is_none() {
             let mut out: Vec<(Resolved, Vec<String>)> = Vec::new();
             for (rec, res) in image::list(gw).await.map_err(daemon_error)? {
-                let Some(p) = parse_name(&rec.name) else { continue };
+                let Some(p) = parse_name(&rec.name) else {
+                    continue;
+                };
                 if p.name() != r.name() || p.tag.is_none() {
                     continue;
                 }
@@ -290,9 +300,9 @@ async fn copy_blob<W: AsyncWrite + Unpin>(
     let mut hash = Sha256::new();
     while let Some(msg) = stream.message().await.map_err(|s| status_error(&s))? {
         hash.update(&msg.data);
-        tar.write(&msg.data)
-            .await
-            .map_err(|e| CliError::general(format!("failed to save image: content {digest}: {e}")))?;
+        tar.write(&msg.data).await.map_err(|e| {
+            CliError::general(format!("failed to save image: content {digest}: {e}"))
+        })?;
     }
     if let Some(want) = digest.strip_prefix("sha256:") {
         if hex::encode(hash.finalize()) != want {

@@ -333,7 +333,10 @@ mod tests {
 
     #[test]
     fn tags_of_names() {
-        assert_eq!(tag_of("docker.io/library/busybox:latest").as_deref(), Some("latest"));
+        assert_eq!(
+            tag_of("docker.io/library/busybox:latest").as_deref(),
+            Some("latest")
+        );
         assert_eq!(tag_of("localhost:5000/app").as_deref(), None);
         assert_eq!(tag_of(&format!("localhost:5000/app@{M}")).as_deref(), None);
     }
