@@ -28,6 +28,10 @@ pub enum GatewayError {
     /// A failure inside the gateway; the text is for the log, never the client.
     #[error("{0}")]
     Internal(String),
+    /// An upstream status the gateway already filtered (BuildKit's error
+    /// with only the details the client may see), passed on as it is.
+    #[error("{}", .0.message())]
+    Relayed(Status),
 }
 
 pub type Result<T, E = GatewayError> = std::result::Result<T, E>;
@@ -59,6 +63,7 @@ impl From<GatewayError> for Status {
             GatewayError::Denied(d) => Status::permission_denied(d.message),
             GatewayError::Upstream(s) => upstream_status(s),
             GatewayError::Client { code, message } => Status::new(code, message),
+            GatewayError::Relayed(s) => s,
             GatewayError::Internal(detail) => {
                 audit::internal_error(&detail);
                 Status::internal("internal gateway error")

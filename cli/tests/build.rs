@@ -101,6 +101,9 @@ fn a_failing_run_exits_1_and_shows_its_log() {
             "fl-4711",
             "failing now",
             "did not complete successfully: exit code: 7",
+            // docker's excerpt of the Dockerfile around the failed step
+            "Dockerfile:2",
+            ">>> RUN echo \"marker before the failure: fl-4711\"",
         ],
     );
     assert!(

@@ -53,7 +53,8 @@ deny contains sprintf("repository %s is refused by the image policy", [r.repo]) 
 
 deny contains sprintf("repository %s is pinned: %s is not one of its allowed digests", [r.repo, substring(r.digest, 0, 19)]) if {
 	named
-	pins := rules.pinned[r.repo]
 	r.digest != null
+	some repo, pins in rules.pinned
+	repo == r.repo
 	not r.digest in pins
 }

@@ -174,14 +174,20 @@ mod tests {
     fn the_default_data_allows_every_valid_name() {
         let w = World::new();
         let engine = crate::admission::testkit::engine();
+        let d = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
         for name in ["busybox", "10.201.0.5:5000/any/thing:1", "localhost/x"] {
             admit(engine, &w.sb, Action::Load, name, None).unwrap();
+            admit(engine, &w.sb, Action::Load, name, Some(d)).unwrap();
         }
         let e = admit(engine, &w.sb, Action::Create, "UPPER case", None).unwrap_err();
         assert_eq!(
             e.message,
             "refusing image UPPER case: \"UPPER case\" is not a valid image reference (rule images.admit)"
         );
+    }
+
+    fn other_digest() -> &'static str {
+        "sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
     }
 
     #[test]
@@ -194,6 +200,7 @@ mod tests {
                 .map_err(|e| e.message)
         };
         ok("busybox:latest", None).unwrap();
+        ok("busybox:latest", Some(other_digest())).unwrap();
         ok("10.201.0.4:5000/berth/busybox", None).unwrap();
         assert_eq!(
             ok("10.201.0.5:5000/berth/busybox", None).unwrap_err(),

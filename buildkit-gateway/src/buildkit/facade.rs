@@ -105,9 +105,11 @@ fn log(peer: Peer, m: &Method, object: &str, verdict: Verdict, rule: &str, reaso
 }
 
 /// BuildKit's answer, with its code and words (the CLI shows why a build
-/// failed) but without its details: those carry Go stack traces and the
-/// daemon's paths. An unreachable daemon is reworded, since the transport
-/// error names the gateway's upstream socket.
+/// failed) and of its details only the `errdefs.Source` ones: where in the
+/// client's own Dockerfile the failure is, which the CLI prints as docker
+/// does. The other details carry Go stack traces and the daemon's paths. An
+/// unreachable daemon is reworded, since the transport error names the
+/// gateway's upstream socket.
 fn upstream(s: Status) -> GatewayError {
     if s.code() == Code::Unavailable {
         audit::internal_error(&format!("buildkit unavailable: {}", s.message()));
@@ -116,7 +118,41 @@ fn upstream(s: Status) -> GatewayError {
             "buildkit is not reachable from the gateway",
         );
     }
-    GatewayError::client(s.code(), s.message())
+    match source_details(&s) {
+        Some(details) => GatewayError::Relayed(Status::with_details(
+            s.code(),
+            s.message(),
+            details.into(),
+        )),
+        None => GatewayError::client(s.code(), s.message()),
+    }
+}
+
+/// `google.rpc.Status`, the payload of a gRPC error's details.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<prost_types::Any>,
+}
+
+/// The details of `s` re-encoded with only its `errdefs.Source` entries,
+/// or None when it has none.
+fn source_details(s: &Status) -> Option<Vec<u8>> {
+    use prost::Message;
+    let mut st = RpcStatus::decode(s.details()).ok()?;
+    // Protobuf (`…errdefs.Source`) from a buildkitd, Go's JSON
+    // (`…errdefs.Source+json`) from Docker Engine's embedded BuildKit.
+    st.details.retain(|a| {
+        a.type_url.ends_with("errdefs.Source") || a.type_url.ends_with("errdefs.Source+json")
+    });
+    if st.details.is_empty() {
+        return None;
+    }
+    Some(st.encode_to_vec())
 }
 
 fn relay<T: Send + 'static>(s: Streaming<T>) -> BoxStream<T> {
@@ -339,5 +375,34 @@ mod tests {
         assert_eq!(s.code(), Code::Unknown);
         assert_eq!(s.message(), msg);
         assert!(s.details().is_empty());
+    }
+
+    #[test]
+    fn upstream_failure_keeps_only_the_source_details() {
+        use prost::Message;
+        let any = |url: &str, value: &[u8]| prost_types::Any {
+            type_url: url.into(),
+            value: value.to_vec(),
+        };
+        let given = RpcStatus {
+            code: 2,
+            message: "m".into(),
+            details: vec![
+                any("github.com/moby/buildkit/util/stack.Stack", b"/root/go/src/x.go"),
+                any("type.googleapis.com/moby.buildkit.v1.errdefs.Source", b"src"),
+                any("type.googleapis.com/moby.buildkit.v1.errdefs.Vertex", b"v"),
+                any("github.com/moby/buildkit/errdefs.Source+json", b"{}"),
+            ],
+        };
+        let s = Status::from(upstream(Status::with_details(
+            Code::Unknown,
+            "m",
+            given.encode_to_vec().into(),
+        )));
+        let kept = RpcStatus::decode(s.details()).unwrap();
+        assert_eq!(kept.details.len(), 2);
+        assert!(kept.details[0].type_url.ends_with("errdefs.Source"));
+        assert!(kept.details[1].type_url.ends_with("errdefs.Source+json"));
+        assert_eq!(s.message(), "m");
     }
 }

@@ -48,9 +48,53 @@ fn sources(details: &[u8]) -> Vec<Source> {
     };
     st.details
         .iter()
-        .filter(|a| a.type_url.ends_with("errdefs.Source"))
-        .filter_map(|a| Source::decode(a.value.as_slice()).ok())
+        .filter_map(|a| {
+            if a.type_url.ends_with("errdefs.Source") {
+                Source::decode(a.value.as_slice()).ok()
+            } else if a.type_url.ends_with("errdefs.Source+json") {
+                source_from_json(&a.value)
+            } else {
+                None
+            }
+        })
         .collect()
+}
+
+/// The same detail as Docker Engine's embedded BuildKit sends it: Go's JSON
+/// of the structure (`…/errdefs.Source+json`), the file's bytes in base64,
+/// zero-valued fields left out.
+fn source_from_json(bytes: &[u8]) -> Option<Source> {
+    use base64::Engine as _;
+    let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let info = &v["info"];
+    let data = match info["data"].as_str() {
+        Some(b64) => base64::engine::general_purpose::STANDARD.decode(b64).ok()?,
+        None => Vec::new(),
+    };
+    let position = |p: &serde_json::Value| pb::Position {
+        line: p["line"].as_i64().unwrap_or(0) as i32,
+        character: p["character"].as_i64().unwrap_or(0) as i32,
+    };
+    let ranges = v["ranges"]
+        .as_array()
+        .map(|rs| {
+            rs.iter()
+                .map(|r| pb::Range {
+                    start: Some(position(&r["start"])),
+                    end: Some(position(&r["end"])),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(Source {
+        info: Some(pb::SourceInfo {
+            filename: info["filename"].as_str().unwrap_or_default().to_string(),
+            data,
+            definition: None,
+            language: info["language"].as_str().unwrap_or_default().to_string(),
+        }),
+        ranges,
+    })
 }
 
 /// The file name and line, then the lines around the error between rulers,
@@ -140,6 +184,35 @@ mod tests {
             "process \"/bin/sh -c exit 3\" did not complete successfully: exit code: 3",
             st.encode_to_vec().into(),
         )
+    }
+
+    #[test]
+    fn reads_the_json_detail_of_docker_engines_buildkit() {
+        // As Engine 26 sends it (`github.com/moby/buildkit/errdefs.Source+json`).
+        let json = br#"{"info":{"filename":"Dockerfile","data":"RlJPTSBidXN5Ym94ClJVTiBleGl0IDcK","language":"Dockerfile"},"ranges":[{"start":{"line":2},"end":{"line":2}}]}"#;
+        let st = RpcStatus {
+            code: 2,
+            message: "x".into(),
+            details: vec![prost_types::Any {
+                type_url: "github.com/moby/buildkit/errdefs.Source+json".into(),
+                value: json.to_vec(),
+            }],
+        };
+        let status = tonic::Status::with_details(
+            tonic::Code::Unknown,
+            "exit code: 7",
+            st.encode_to_vec().into(),
+        );
+        assert_eq!(
+            report(&status),
+            "Dockerfile:2\n\
+             --------------------\n   \
+             1 |     FROM busybox\n   \
+             2 | >>> RUN exit 7\n   \
+             3 |     \n\
+             --------------------\n\
+             ERROR: failed to solve: exit code: 7\n"
+        );
     }
 
     #[test]
