@@ -32,7 +32,10 @@ fn pull_by_tag_prints_docker_lines_then_runs_then_is_up_to_date() {
     let lines = out.stdout_lines();
     assert_eq!(lines[0], "Using default tag: latest", "{out}");
     assert_eq!(lines[1], "latest: Pulling from berth/busybox", "{out}");
-    assert!(lines.contains(&format!("Digest: {digest}").as_str()), "{out}");
+    assert!(
+        lines.contains(&format!("Digest: {digest}").as_str()),
+        "{out}"
+    );
     assert!(
         lines.contains(&format!("Status: Downloaded newer image for {image}").as_str()),
         "{out}"
@@ -41,7 +44,11 @@ fn pull_by_tag_prints_docker_lines_then_runs_then_is_up_to_date() {
     // Each layer line is `<12 hex>: <status>`, ending in Pull complete or Already exists.
     let layer_lines: Vec<&&str> = lines
         .iter()
-        .filter(|l| l.len() > 14 && l.as_bytes()[12] == b':' && l[..12].bytes().all(|b| b.is_ascii_hexdigit()))
+        .filter(|l| {
+            l.len() > 14
+                && l.as_bytes()[12] == b':'
+                && l[..12].bytes().all(|b| b.is_ascii_hexdigit())
+        })
         .collect();
     assert!(
         layer_lines
@@ -76,7 +83,11 @@ fn pull_by_digest_names_the_digest() {
     let out = docker(&["pull", &by_digest]);
     out.ok();
     let lines = out.stdout_lines();
-    assert_eq!(lines[0], format!("{digest}: Pulling from berth/busybox"), "{out}");
+    assert_eq!(
+        lines[0],
+        format!("{digest}: Pulling from berth/busybox"),
+        "{out}"
+    );
     assert_eq!(lines.last(), Some(&by_digest.as_str()), "{out}");
     assert!(image_exists(&by_digest), "{out}");
 }
@@ -140,7 +151,11 @@ fn multi_arch_index_pull_runs_the_native_platform() {
     cat.ok();
     assert_eq!(cat.stdout.trim(), native, "{cat}");
 
-    let foreign = if native == "amd64" { "linux/arm64" } else { "linux/amd64" };
+    let foreign = if native == "amd64" {
+        "linux/arm64"
+    } else {
+        "linux/amd64"
+    };
     let refused = docker(&["pull", "--platform", foreign, &image]);
     refused.code(1).stderr_has("not supported by berth");
 }
@@ -198,7 +213,10 @@ fn interrupt_pull(image: &str, signal: nix::sys::signal::Signal) -> (i32, u32) {
     while Instant::now() < deadline && !seen {
         seen = scratch_dirs(pid).iter().any(|d| {
             std::fs::read_dir(d)
-                .map(|es| es.filter_map(|e| e.ok()).any(|e| e.metadata().is_ok_and(|m| m.len() > 0)))
+                .map(|es| {
+                    es.filter_map(|e| e.ok())
+                        .any(|e| e.metadata().is_ok_and(|m| m.len() > 0))
+                })
                 .unwrap_or(false)
         });
         if child.try_wait().ok().flatten().is_some() {
@@ -207,11 +225,14 @@ fn interrupt_pull(image: &str, signal: nix::sys::signal::Signal) -> (i32, u32) {
         std::thread::sleep(Duration::from_millis(5));
     }
     assert!(seen, "the pull of {image} never started downloading");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).expect("signalling the pull");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal)
+        .expect("signalling the pull");
     let status = child.wait().expect("waiting for the pull");
     use std::os::unix::process::ExitStatusExt;
     (
-        status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+        status
+            .code()
+            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
         pid,
     )
 }
@@ -256,7 +277,11 @@ fn pull_progress_on_a_terminal_draws_docker_s_bars() {
     // util-linux `script` runs the pull on a pseudo-terminal.
     let sandbox = repo_root().join("fixtures/stack/sandbox");
     let mut cmd = Command::new("script");
-    cmd.args(["-qefc", &format!("{} docker pull {image}", sandbox.display()), "/dev/null"]);
+    cmd.args([
+        "-qefc",
+        &format!("{} docker pull {image}", sandbox.display()),
+        "/dev/null",
+    ]);
     let out = run(cmd, Input::Null, COMMAND_TIMEOUT);
     out.ok();
     let text = &out.stdout;
@@ -265,7 +290,10 @@ fn pull_progress_on_a_terminal_draws_docker_s_bars() {
     assert!(text.contains("Pull complete"), "{out}");
     // Lines are redrawn in place (cursor movement), not appended.
     assert!(text.contains("\x1b["), "{out}");
-    assert!(text.contains(&format!("Status: Downloaded newer image for {image}")), "{out}");
+    assert!(
+        text.contains(&format!("Status: Downloaded newer image for {image}")),
+        "{out}"
+    );
 }
 
 #[test]
@@ -305,11 +333,15 @@ fn build_tag_push_rmi_pull_run_round_trip() {
     assert!(
         lines
             .iter()
-            .any(|l| l.ends_with(": Layer already exists") || l.contains(": Mounted from berth/busybox")),
+            .any(|l| l.ends_with(": Layer already exists")
+                || l.contains(": Mounted from berth/busybox")),
         "{out}"
     );
     let last = lines.last().copied().unwrap_or_default();
-    assert!(last.starts_with("v1: digest: sha256:") && last.contains(" size: "), "{out}");
+    assert!(
+        last.starts_with("v1: digest: sha256:") && last.contains(" size: "),
+        "{out}"
+    );
 
     docker(&["rmi", &pushed]).ok();
     docker(&["rmi", &built]).ok();
@@ -326,7 +358,10 @@ fn build_tag_push_rmi_pull_run_round_trip() {
     let again = docker(&["push", &pushed]);
     again.ok();
     assert!(
-        again.stdout_lines().iter().all(|l| !l.ends_with(": Pushed")),
+        again
+            .stdout_lines()
+            .iter()
+            .all(|l| !l.ends_with(": Pushed")),
         "{again}"
     );
 }
@@ -342,7 +377,12 @@ fn login_to_the_auth_registry_then_pull_and_logout() {
     let mut cleanup = Cleanup::new();
     // A config dir of the test's own, with the registry CAs docker would use.
     let dir = agent_dir(&mut cleanup, "dockercfg");
-    sandbox(&["sh", "-c", &format!("cp -r \"$HOME/.docker/certs.d\" {dir}/")]).ok();
+    sandbox(&[
+        "sh",
+        "-c",
+        &format!("cp -r \"$HOME/.docker/certs.d\" {dir}/"),
+    ])
+    .ok();
     let with_config = |script: &str, input: Option<&str>| {
         let full = format!("DOCKER_CONFIG={dir} {script}");
         match input {
@@ -359,9 +399,16 @@ fn login_to_the_auth_registry_then_pull_and_logout() {
         &format!("docker login -u {user} --password-stdin {AUTH_REGISTRY}"),
         Some("not-the-password\n"),
     );
-    wrong.code(1).stderr_has("Error response from daemon:").stderr_has("unauthorized");
-    assert!(!std::path::Path::new(&format!("{dir}/config.json")).exists()
-        || !std::fs::read_to_string(format!("{dir}/config.json")).unwrap_or_default().contains(AUTH_REGISTRY));
+    wrong
+        .code(1)
+        .stderr_has("Error response from daemon:")
+        .stderr_has("unauthorized");
+    assert!(
+        !std::path::Path::new(&format!("{dir}/config.json")).exists()
+            || !std::fs::read_to_string(format!("{dir}/config.json"))
+                .unwrap_or_default()
+                .contains(AUTH_REGISTRY)
+    );
 
     with_config(
         &format!("docker login -u {user} --password-stdin {AUTH_REGISTRY}"),
@@ -374,9 +421,13 @@ fn login_to_the_auth_registry_then_pull_and_logout() {
     )
     .expect("config.json is JSON");
     use base64::Engine as _;
-    let auth = config["auths"][AUTH_REGISTRY]["auth"].as_str().expect("an auth entry");
+    let auth = config["auths"][AUTH_REGISTRY]["auth"]
+        .as_str()
+        .expect("an auth entry");
     assert_eq!(
-        base64::engine::general_purpose::STANDARD.decode(auth).expect("base64"),
+        base64::engine::general_purpose::STANDARD
+            .decode(auth)
+            .expect("base64"),
         format!("{user}:{password}").as_bytes()
     );
 

@@ -27,7 +27,9 @@ pub async fn login(a: LoginArgs) -> Result<i32> {
     }
     if a.password_stdin {
         if a.username.is_none() {
-            return Err(CliError::general("Must provide --username with --password-stdin"));
+            return Err(CliError::general(
+                "Must provide --username with --password-stdin",
+            ));
         }
         let mut text = String::new();
         std::io::stdin()

@@ -44,7 +44,8 @@ pub async fn pull(gw: &Gateway, a: PullArgs) -> Result<i32> {
         ));
     }
     let platform = platform(a.platform.as_deref()).map_err(CliError::general)?;
-    let parsed = Reference::parse_normalized(&a.name).map_err(|e| CliError::general(e.to_string()))?;
+    let parsed =
+        Reference::parse_normalized(&a.name).map_err(|e| CliError::general(e.to_string()))?;
     if parsed.tag.is_none() && parsed.digest.is_none() && !a.quiet {
         println!("Using default tag: {}", crate::refs::DEFAULT_TAG);
     }
@@ -55,7 +56,9 @@ pub async fn pull(gw: &Gateway, a: PullArgs) -> Result<i32> {
             println!("{reference}");
             Ok(0)
         }
-        Err(PullError(e)) => Err(CliError::general(format!("Error response from daemon: {e}"))),
+        Err(PullError(e)) => Err(CliError::general(format!(
+            "Error response from daemon: {e}"
+        ))),
     }
 }
 
@@ -109,7 +112,10 @@ pub async fn image_for_run(gw: &Gateway, reference: &str, policy: PullPolicy) ->
         .map_err(|e| CliError::daemon(e.to_string()))?
         .with_default_tag();
     if missing {
-        eprintln!("Unable to find image '{}' locally", reference_parsed.familiar_string());
+        eprintln!(
+            "Unable to find image '{}' locally",
+            reference_parsed.familiar_string()
+        );
     }
     let shown = progress::for_stream(Stream::Stderr, false);
     let platform = Platform::native();
@@ -127,7 +133,10 @@ pub async fn image_for_run(gw: &Gateway, reference: &str, policy: PullPolicy) ->
 /// process exits as a signalled docker CLI does.
 pub async fn interruptible<T>(fut: impl std::future::Future<Output = T>) -> T {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         return fut.await;
     };
     let code = tokio::select! {
@@ -148,7 +157,9 @@ mod tests {
         assert_eq!(PullPolicy::parse(None), Ok(PullPolicy::Missing));
         assert_eq!(PullPolicy::parse(Some("always")), Ok(PullPolicy::Always));
         assert_eq!(PullPolicy::parse(Some("never")), Ok(PullPolicy::Never));
-        assert!(PullPolicy::parse(Some("sometimes")).unwrap_err().contains("must be one of"));
+        assert!(PullPolicy::parse(Some("sometimes"))
+            .unwrap_err()
+            .contains("must be one of"));
     }
 
     #[test]
@@ -156,7 +167,11 @@ mod tests {
         let native = Platform::native().display();
         assert!(platform(Some(&native)).is_ok());
         assert!(platform(None).is_ok());
-        let other = if native.contains("amd64") { "linux/arm64" } else { "linux/amd64" };
+        let other = if native.contains("amd64") {
+            "linux/arm64"
+        } else {
+            "linux/amd64"
+        };
         let e = platform(Some(other)).unwrap_err();
         assert!(e.contains("not supported by berth"), "{e}");
     }

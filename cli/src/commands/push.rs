@@ -16,12 +16,17 @@ use crate::registry::push::{self, Local};
 
 pub async fn push(gw: &Gateway, a: PushArgs) -> Result<i32> {
     if a.all_tags {
-        return Err(CliError::general("docker push --all-tags is not supported by berth"));
+        return Err(CliError::general(
+            "docker push --all-tags is not supported by berth",
+        ));
     }
     if a.platform.is_some() {
-        return Err(CliError::general("docker push --platform is not supported by berth"));
+        return Err(CliError::general(
+            "docker push --platform is not supported by berth",
+        ));
     }
-    let parsed = Reference::parse_normalized(&a.name).map_err(|e| CliError::general(e.to_string()))?;
+    let parsed =
+        Reference::parse_normalized(&a.name).map_err(|e| CliError::general(e.to_string()))?;
     if parsed.digest.is_some() {
         return Err(CliError::general("cannot push a digest reference"));
     }
@@ -33,7 +38,7 @@ pub async fn push(gw: &Gateway, a: PushArgs) -> Result<i32> {
         Ok(r) => r,
         Err(image::ImageError::NotFound(_)) => {
             return Err(CliError::general(format!(
-                "An image does not exist locally with the tag: {}",
+                "Error response from daemon: An image does not exist locally with the tag: {}",
                 reference.familiar_name()
             )))
         }
@@ -43,21 +48,27 @@ pub async fn push(gw: &Gateway, a: PushArgs) -> Result<i32> {
     let invalid = |e: String| CliError::general(format!("Error response from daemon: {e}"));
 
     let manifest_digest = Digest::parse(&resolved.manifest_digest).map_err(invalid)?;
-    let manifest = push::read_small(gw, &manifest_digest).await.map_err(daemon)?;
+    let manifest = push::read_small(gw, &manifest_digest)
+        .await
+        .map_err(daemon)?;
     let config = (
         Digest::parse(&resolved.config_digest).map_err(invalid)?,
         resolved.manifest.config.size.max(0) as u64,
     );
     let mut layers = Vec::new();
     for l in &resolved.manifest.layers {
-        layers.push((Digest::parse(&l.digest).map_err(invalid)?, l.size.max(0) as u64));
+        layers.push((
+            Digest::parse(&l.digest).map_err(invalid)?,
+            l.size.max(0) as u64,
+        ));
     }
     let mount_from = mount_sources(gw, &reference, &layers).await;
 
     if !a.quiet {
         println!("The push refers to repository [{}]", reference.name());
     }
-    let shown: Arc<dyn progress::Progress> = Arc::from(progress::for_stream(Stream::Stdout, a.quiet));
+    let shown: Arc<dyn progress::Progress> =
+        Arc::from(progress::for_stream(Stream::Stdout, a.quiet));
     let local = Local {
         manifest_digest,
         manifest,

@@ -53,7 +53,9 @@ fn parse_params(mut s: &str) -> (BTreeMap<String, String>, &str) {
     let mut out = BTreeMap::new();
     loop {
         let t = s.trim_start_matches([' ', ',']);
-        let Some(eq) = t.find('=') else { return (out, s) };
+        let Some(eq) = t.find('=') else {
+            return (out, s);
+        };
         let key = &t[..eq];
         if key.is_empty() || key.contains([' ', ',', '"']) {
             // The next challenge's scheme.
@@ -89,7 +91,12 @@ fn parse_params(mut s: &str) -> (BTreeMap<String, String>, &str) {
 }
 
 /// The token URL for a Bearer challenge: `realm?service=…&scope=…`.
-pub fn token_url(realm: &str, service: Option<&str>, scopes: &[String], account: Option<&str>) -> String {
+pub fn token_url(
+    realm: &str,
+    service: Option<&str>,
+    scopes: &[String],
+    account: Option<&str>,
+) -> String {
     let mut query = Vec::new();
     if let Some(a) = account {
         query.push(format!("account={}", encode(a)));
@@ -147,8 +154,14 @@ mod tests {
 
     #[test]
     fn parses_basic_and_unknown() {
-        assert_eq!(parse(r#"Basic realm="Registry Realm""#), Some(Challenge::Basic));
-        assert_eq!(parse(r#"Negotiate, Basic realm="x""#), Some(Challenge::Basic));
+        assert_eq!(
+            parse(r#"Basic realm="Registry Realm""#),
+            Some(Challenge::Basic)
+        );
+        assert_eq!(
+            parse(r#"Negotiate, Basic realm="x""#),
+            Some(Challenge::Basic)
+        );
         assert_eq!(parse("Negotiate"), None);
         assert_eq!(parse(""), None);
         // A Bearer challenge without a realm cannot be answered.
@@ -178,7 +191,10 @@ mod tests {
             ),
             "https://auth/token?account=alice&service=reg&scope=repository%3Aberth%2Fx%3Apull%2Cpush"
         );
-        assert_eq!(token_url("https://a/t?v=1", None, &[], None), "https://a/t?v=1");
+        assert_eq!(
+            token_url("https://a/t?v=1", None, &[], None),
+            "https://a/t?v=1"
+        );
         assert_eq!(
             token_url("https://a/t?v=1", Some("s"), &[], None),
             "https://a/t?v=1&service=s"

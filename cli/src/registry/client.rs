@@ -22,11 +22,15 @@ const MAX_REDIRECTS: usize = 5;
 const USER_AGENT: &str = concat!("berth/", env!("CARGO_PKG_VERSION"));
 
 pub fn empty() -> Body {
-    Empty::<Bytes>::new().map_err(|never| match never {}).boxed()
+    Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// What a repository is opened for: the token scope's actions.
@@ -86,7 +90,12 @@ impl Client {
     pub async fn manifest(&self, reference: &str, shown: &str) -> Result<Fetched, RegistryError> {
         let url = self.repo.url(&format!("manifests/{reference}"));
         let resp = self
-            .send(Method::GET, &url, &[("Accept", manifest::ACCEPT.into())], empty())
+            .send(
+                Method::GET,
+                &url,
+                &[("Accept", manifest::ACCEPT.into())],
+                empty(),
+            )
             .await?;
         if resp.status() == StatusCode::NOT_FOUND {
             let body = read_body(resp, MAX_DOCUMENT).await.unwrap_or_default();
@@ -103,7 +112,9 @@ impl Client {
         let resp = self.expect_ok(resp, "Get", &url, &[StatusCode::OK]).await?;
         let content_type = header(&resp, "content-type").unwrap_or_default();
         let header_digest = header(&resp, "docker-content-digest");
-        let bytes = read_body(resp, MAX_DOCUMENT).await.map_err(|e| transport_error("Get", &url, e))?;
+        let bytes = read_body(resp, MAX_DOCUMENT)
+            .await
+            .map_err(|e| transport_error("Get", &url, e))?;
         let digest = Digest::of(&bytes);
         if let Ok(want) = Digest::parse(reference) {
             if want != digest {
@@ -133,7 +144,9 @@ impl Client {
         let mut url = self.repo.url(&format!("blobs/{digest}"));
         let mut auth = true;
         for _ in 0..=MAX_REDIRECTS {
-            let resp = self.send_with(Method::GET, &url, &[], empty(), auth).await?;
+            let resp = self
+                .send_with(Method::GET, &url, &[], empty(), auth)
+                .await?;
             if resp.status().is_redirection() {
                 let Some(location) = header(&resp, "location") else {
                     break;
@@ -156,11 +169,15 @@ impl Client {
     /// A small blob (a config) read whole and verified.
     pub async fn blob_bytes(&self, digest: &Digest, size: u64) -> Result<Vec<u8>, RegistryError> {
         if size as usize > MAX_DOCUMENT {
-            return Err(RegistryError::Invalid(format!("{digest}: document larger than {MAX_DOCUMENT} bytes")));
+            return Err(RegistryError::Invalid(format!(
+                "{digest}: document larger than {MAX_DOCUMENT} bytes"
+            )));
         }
         let resp = self.blob(digest).await?;
         let url = self.repo.url(&format!("blobs/{digest}"));
-        let bytes = read_body(resp, MAX_DOCUMENT).await.map_err(|e| transport_error("Get", &url, e))?;
+        let bytes = read_body(resp, MAX_DOCUMENT)
+            .await
+            .map_err(|e| transport_error("Get", &url, e))?;
         let mut v = super::digest::Verifier::new(digest, Some(size));
         v.update(&bytes).map_err(RegistryError::Invalid)?;
         v.finish().map_err(RegistryError::Invalid)?;
@@ -186,7 +203,14 @@ impl Client {
             challenge::encode(digest.as_str()),
             challenge::encode(from)
         ));
-        let resp = self.send(Method::POST, &url, &[("Content-Length", "0".into())], empty()).await?;
+        let resp = self
+            .send(
+                Method::POST,
+                &url,
+                &[("Content-Length", "0".into())],
+                empty(),
+            )
+            .await?;
         match resp.status() {
             StatusCode::CREATED => Ok(Mount::Mounted),
             StatusCode::ACCEPTED => Ok(Mount::Upload(self.location(&resp, &url)?)),
@@ -197,8 +221,17 @@ impl Client {
     /// Starts an upload; returns its location.
     pub async fn start_upload(&self) -> Result<String, RegistryError> {
         let url = self.repo.url("blobs/uploads/");
-        let resp = self.send(Method::POST, &url, &[("Content-Length", "0".into())], empty()).await?;
-        let resp = self.expect_ok(resp, "Post", &url, &[StatusCode::ACCEPTED]).await?;
+        let resp = self
+            .send(
+                Method::POST,
+                &url,
+                &[("Content-Length", "0".into())],
+                empty(),
+            )
+            .await?;
+        let resp = self
+            .expect_ok(resp, "Post", &url, &[StatusCode::ACCEPTED])
+            .await?;
         self.location(&resp, &url)
     }
 
@@ -211,7 +244,10 @@ impl Client {
         body: Body,
     ) -> Result<(), RegistryError> {
         let sep = if location.contains('?') { '&' } else { '?' };
-        let url = format!("{location}{sep}digest={}", challenge::encode(digest.as_str()));
+        let url = format!(
+            "{location}{sep}digest={}",
+            challenge::encode(digest.as_str())
+        );
         let resp = self
             .send(
                 Method::PUT,
@@ -223,7 +259,8 @@ impl Client {
                 body,
             )
             .await?;
-        self.expect_ok(resp, "Put", &url, &[StatusCode::CREATED]).await?;
+        self.expect_ok(resp, "Put", &url, &[StatusCode::CREATED])
+            .await?;
         Ok(())
     }
 
@@ -247,7 +284,8 @@ impl Client {
                 full(bytes),
             )
             .await?;
-        self.expect_ok(resp, "Put", &url, &[StatusCode::CREATED, StatusCode::OK]).await?;
+        self.expect_ok(resp, "Put", &url, &[StatusCode::CREATED, StatusCode::OK])
+            .await?;
         Ok(digest)
     }
 
@@ -297,7 +335,12 @@ impl Client {
         }
     }
 
-    async fn status_error(&self, resp: Response<Incoming>, method: &'static str, url: &str) -> RegistryError {
+    async fn status_error(
+        &self,
+        resp: Response<Incoming>,
+        method: &'static str,
+        url: &str,
+    ) -> RegistryError {
         status_error(resp, method, url).await
     }
 }
@@ -343,7 +386,11 @@ pub async fn authorize(
 
 /// Checks credentials as `docker login` does: the registry's `/v2/` must
 /// answer 200 with them (Basic), or its token service must grant a token.
-pub async fn check_login(http: &HttpClient, registry: &Registry, creds: &Credentials) -> Result<(), RegistryError> {
+pub async fn check_login(
+    http: &HttpClient,
+    registry: &Registry,
+    creds: &Credentials,
+) -> Result<(), RegistryError> {
     let url = registry.base_url();
     let auth = authorize(http, registry, Some(creds), &[]).await?;
     let headers: Vec<(&str, String)> = auth.into_iter().map(|a| ("Authorization", a)).collect();
@@ -371,7 +418,9 @@ async fn fetch_token(
     if !resp.status().is_success() {
         return Err(status_error(resp, "Get", realm).await);
     }
-    let body = read_body(resp, MAX_DOCUMENT).await.map_err(|e| transport_error("Get", realm, e))?;
+    let body = read_body(resp, MAX_DOCUMENT)
+        .await
+        .map_err(|e| transport_error("Get", realm, e))?;
     #[derive(serde::Deserialize)]
     struct Token {
         #[serde(default)]
@@ -381,9 +430,15 @@ async fn fetch_token(
     }
     let t: Token = serde_json::from_slice(&body)
         .map_err(|e| RegistryError::Invalid(format!("token response from {realm}: {e}")))?;
-    let token = if t.token.is_empty() { t.access_token } else { t.token };
+    let token = if t.token.is_empty() {
+        t.access_token
+    } else {
+        t.token
+    };
     if token.is_empty() {
-        return Err(RegistryError::Invalid(format!("token response from {realm} holds no token")));
+        return Err(RegistryError::Invalid(format!(
+            "token response from {realm} holds no token"
+        )));
     }
     Ok(token)
 }
@@ -397,7 +452,10 @@ pub async fn send(
     body: Body,
 ) -> Result<Response<Incoming>, RegistryError> {
     let go_method = go_method(&method);
-    let mut req = Request::builder().method(method).uri(url).header("User-Agent", USER_AGENT);
+    let mut req = Request::builder()
+        .method(method)
+        .uri(url)
+        .header("User-Agent", USER_AGENT);
     for (k, v) in headers {
         req = req.header(*k, v.as_str());
     }
@@ -440,7 +498,11 @@ fn source_text(e: &(dyn std::error::Error + 'static)) -> String {
     cur.to_string()
 }
 
-pub async fn status_error(resp: Response<Incoming>, method: &'static str, url: &str) -> RegistryError {
+pub async fn status_error(
+    resp: Response<Incoming>,
+    method: &'static str,
+    url: &str,
+) -> RegistryError {
     let status = resp.status().as_u16();
     let body = if method == "Head" {
         Bytes::new()

@@ -53,8 +53,9 @@ pub struct ConfigFile {
 impl ConfigFile {
     /// Reads the user's config; a missing file is an empty config.
     pub fn load() -> Result<Self, String> {
-        let dir = docker_config_dir()
-            .ok_or_else(|| "cannot find the docker config directory: HOME is not set".to_string())?;
+        let dir = docker_config_dir().ok_or_else(|| {
+            "cannot find the docker config directory: HOME is not set".to_string()
+        })?;
         Self::load_from(&dir.join(CONFIG_FILE))
     }
 
@@ -160,7 +161,11 @@ impl ConfigFile {
 }
 
 fn decode_entry(entry: &Value) -> Option<Credentials> {
-    if let Some(auth) = entry.get("auth").and_then(Value::as_str).filter(|a| !a.is_empty()) {
+    if let Some(auth) = entry
+        .get("auth")
+        .and_then(Value::as_str)
+        .filter(|a| !a.is_empty())
+    {
         let raw = base64::engine::general_purpose::STANDARD
             .decode(auth.trim())
             .ok()?;
@@ -204,7 +209,10 @@ mod tests {
         c.save().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let v: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(v["auths"]["10.201.0.4:5001"]["auth"], "YWxpY2U6czM6Y3JldA==");
+        assert_eq!(
+            v["auths"]["10.201.0.4:5001"]["auth"],
+            "YWxpY2U6czM6Y3JldA=="
+        );
         assert_eq!(v["psFormat"], "table {{.ID}}");
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
@@ -212,10 +220,7 @@ mod tests {
 
         let mut c = ConfigFile::load_from(&path).unwrap();
         assert_eq!(c.credentials(&reg), Some(creds));
-        assert_eq!(
-            c.credentials(&server_arg("other:1")).unwrap().username,
-            "x"
-        );
+        assert_eq!(c.credentials(&server_arg("other:1")).unwrap().username, "x");
         assert!(c.remove_credentials(&reg));
         assert!(!c.remove_credentials(&reg));
         assert_eq!(c.credentials(&reg), None);
@@ -231,8 +236,16 @@ mod tests {
         )
         .unwrap();
         let c = ConfigFile::load_from(&path).unwrap();
-        assert_eq!(c.credentials(&server_arg("reg.example:5000")).unwrap().password, "b");
-        assert_eq!(c.credentials(&server_arg("docker.io")).unwrap().username, "u");
+        assert_eq!(
+            c.credentials(&server_arg("reg.example:5000"))
+                .unwrap()
+                .password,
+            "b"
+        );
+        assert_eq!(
+            c.credentials(&server_arg("docker.io")).unwrap().username,
+            "u"
+        );
         assert!(ConfigFile::load_from(&dir.path().join("missing.json")).is_ok());
     }
 }

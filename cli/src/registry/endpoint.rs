@@ -139,10 +139,19 @@ mod tests {
 
     #[test]
     fn loopback_registries_are_plain_http() {
-        for s in ["localhost:5000/a", "127.0.0.1:5000/a", "localhost/a", "127.3.2.1/a"] {
+        for s in [
+            "localhost:5000/a",
+            "127.0.0.1:5000/a",
+            "localhost/a",
+            "127.3.2.1/a",
+        ] {
             assert!(repo(s).registry.plain_http, "{s}");
         }
-        for s in ["10.0.0.1:5000/a", "example.com/a", "localhost.example.com/a"] {
+        for s in [
+            "10.0.0.1:5000/a",
+            "example.com/a",
+            "localhost.example.com/a",
+        ] {
             assert!(!repo(s).registry.plain_http, "{s}");
         }
     }
@@ -150,7 +159,10 @@ mod tests {
     #[test]
     fn login_server_arguments() {
         assert_eq!(server_arg("").domain, "docker.io");
-        assert_eq!(server_arg("https://index.docker.io/v1/").domain, "docker.io");
+        assert_eq!(
+            server_arg("https://index.docker.io/v1/").domain,
+            "docker.io"
+        );
         assert_eq!(server_arg("https://10.0.0.1:5001").domain, "10.0.0.1:5001");
         assert_eq!(server_arg("10.0.0.1:5001/").domain, "10.0.0.1:5001");
     }

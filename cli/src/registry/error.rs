@@ -47,7 +47,13 @@ impl std::fmt::Display for StatusError {
                 reason_phrase(self.status)
             )
         } else {
-            write!(f, "{} \"{}\": {}", self.method, self.url, self.errors.join("; "))
+            write!(
+                f,
+                "{} \"{}\": {}",
+                self.method,
+                self.url,
+                self.errors.join("; ")
+            )
         }
     }
 }
@@ -103,15 +109,23 @@ mod tests {
             method: "Get",
             url: "https://r/v2/".into(),
             status: 401,
-            errors: parse_errors(br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#),
+            errors: parse_errors(
+                br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
+            ),
         };
-        assert_eq!(e.to_string(), "Get \"https://r/v2/\": unauthorized: authentication required");
+        assert_eq!(
+            e.to_string(),
+            "Get \"https://r/v2/\": unauthorized: authentication required"
+        );
         let e = StatusError {
             method: "Head",
             url: "https://r/v2/x".into(),
             status: 502,
             errors: vec![],
         };
-        assert_eq!(e.to_string(), "Head \"https://r/v2/x\": unexpected status code 502 Bad Gateway");
+        assert_eq!(
+            e.to_string(),
+            "Head \"https://r/v2/x\": unexpected status code 502 Bad Gateway"
+        );
     }
 }

@@ -160,7 +160,11 @@ mod tests {
             name: "10.0.0.1:5000/a/b:v1".into(),
             tag: Some("v1".into()),
             blobs: vec![
-                (md.clone(), manifest.len() as u64, BlobSource::Bytes(manifest.clone())),
+                (
+                    md.clone(),
+                    manifest.len() as u64,
+                    BlobSource::Bytes(manifest.clone()),
+                ),
                 (cd.clone(), 2, BlobSource::Bytes(config.clone())),
                 (ld.clone(), 11, BlobSource::File(layer.clone())),
                 (cd.clone(), 2, BlobSource::Bytes(config)),
@@ -183,7 +187,10 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&index).unwrap();
         let m = &v["manifests"][0];
         assert_eq!(m["digest"], md.as_str());
-        assert_eq!(m["annotations"][ANNOTATION_IMAGE_NAME], "10.0.0.1:5000/a/b:v1");
+        assert_eq!(
+            m["annotations"][ANNOTATION_IMAGE_NAME],
+            "10.0.0.1:5000/a/b:v1"
+        );
         assert_eq!(m["annotations"][ANNOTATION_REF_NAME], "v1");
     }
 }

@@ -36,7 +36,9 @@ pub fn kind(content_type: &str, doc: &[u8]) -> Result<Kind, String> {
     };
     let ct = content_type.split(';').next().unwrap_or("").trim();
     if DOCKER_SCHEMA1.contains(&ct) {
-        return Err("the registry only has a Docker schema 1 manifest, which is not supported".into());
+        return Err(
+            "the registry only has a Docker schema 1 manifest, which is not supported".into(),
+        );
     }
     if let Some(k) = by_type(ct) {
         return Ok(k);
@@ -264,10 +266,20 @@ mod tests {
 
     #[test]
     fn parses_platforms() {
-        assert_eq!(Platform::parse("linux/x86_64").unwrap().display(), "linux/amd64");
-        assert_eq!(Platform::parse("linux/aarch64").unwrap().display(), "linux/arm64/v8");
-        assert!(Platform::parse("linux/arm64").unwrap().same_as(&Platform::parse("linux/arm64/v8").unwrap()));
-        assert!(!Platform::parse("linux/arm64").unwrap().same_as(&Platform::parse("linux/amd64").unwrap()));
+        assert_eq!(
+            Platform::parse("linux/x86_64").unwrap().display(),
+            "linux/amd64"
+        );
+        assert_eq!(
+            Platform::parse("linux/aarch64").unwrap().display(),
+            "linux/arm64/v8"
+        );
+        assert!(Platform::parse("linux/arm64")
+            .unwrap()
+            .same_as(&Platform::parse("linux/arm64/v8").unwrap()));
+        assert!(!Platform::parse("linux/arm64")
+            .unwrap()
+            .same_as(&Platform::parse("linux/amd64").unwrap()));
         assert!(Platform::parse("linux").is_err());
         assert!(Platform::parse("linux//v7").is_err());
     }
@@ -275,12 +287,22 @@ mod tests {
     #[test]
     fn classifies_documents() {
         assert_eq!(kind(DOCKER_LIST, b"{}"), Ok(Kind::Index));
-        assert_eq!(kind("application/json", br#"{"manifests":[]}"#), Ok(Kind::Index));
         assert_eq!(
-            kind("", br#"{"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#),
+            kind("application/json", br#"{"manifests":[]}"#),
+            Ok(Kind::Index)
+        );
+        assert_eq!(
+            kind(
+                "",
+                br#"{"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#
+            ),
             Ok(Kind::Manifest)
         );
-        assert!(kind("application/vnd.docker.distribution.manifest.v1+prettyjws", b"{}").is_err());
+        assert!(kind(
+            "application/vnd.docker.distribution.manifest.v1+prettyjws",
+            b"{}"
+        )
+        .is_err());
         assert_eq!(
             media_type("text/plain", br#"{"config":{}}"#, Kind::Manifest),
             OCI_MANIFEST

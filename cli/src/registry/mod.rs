@@ -15,9 +15,12 @@ pub mod error;
 pub mod layout;
 pub mod manifest;
 pub mod progress;
-pub mod pull;
 pub mod proxy;
+pub mod pull;
 pub mod push;
 pub mod scratch;
 pub mod tls;
 pub mod transport;
+
+#[cfg(test)]
+mod fake_test;

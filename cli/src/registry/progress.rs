@@ -151,7 +151,8 @@ impl Progress for Bars {
         for b in self.bars.lock().expect("progress lock").values() {
             b.finish();
         }
-        self.finished.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.finished
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -170,11 +171,7 @@ pub fn bar_text(done: u64, total: u64) -> String {
     let filled = ((done.min(total) as f64 / total as f64) * width as f64) as usize;
     let bars = filled.min(width - 1);
     let spaces = width - 1 - bars;
-    format!(
-        "[{}>{}] {numbers}",
-        "=".repeat(bars),
-        " ".repeat(spaces)
-    )
+    format!("[{}>{}] {numbers}", "=".repeat(bars), " ".repeat(spaces))
 }
 
 #[cfg(test)]
@@ -187,6 +184,8 @@ mod tests {
         assert!(s.starts_with("[=========================>"), "{s}");
         assert_eq!(s.find(']'), Some(51));
         assert!(s.ends_with(" 1.08MB/2.16MB"), "{s}");
-        assert!(bar_text(10, 10).starts_with("[=================================================>]"));
+        assert!(
+            bar_text(10, 10).starts_with("[=================================================>]")
+        );
     }
 }

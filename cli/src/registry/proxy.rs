@@ -54,12 +54,19 @@ impl ProxyConfig {
     /// The proxy for `host:port`, or `None` for a direct connection.
     pub fn for_host(&self, host: &str, port: u16) -> Option<&Proxy> {
         let proxy = self.proxy.as_ref()?;
-        let name = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let name = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
         // Go's http.ProxyFromEnvironment never proxies loopback.
         if name == "localhost" || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
             return None;
         }
-        if self.no_proxy.iter().any(|e| no_proxy_matches(e, &name, port)) {
+        if self
+            .no_proxy
+            .iter()
+            .any(|e| no_proxy_matches(e, &name, port))
+        {
             return None;
         }
         Some(proxy)
@@ -110,7 +117,11 @@ fn no_proxy_matches(entry: &str, host: &str, port: u16) -> bool {
         return true;
     }
     if let Some((net, bits)) = entry.split_once('/') {
-        return match (net.parse::<IpAddr>(), bits.parse::<u32>(), host.parse::<IpAddr>()) {
+        return match (
+            net.parse::<IpAddr>(),
+            bits.parse::<u32>(),
+            host.parse::<IpAddr>(),
+        ) {
             (Ok(net), Ok(bits), Ok(ip)) => in_cidr(ip, net, bits),
             _ => false,
         };
@@ -147,11 +158,19 @@ fn split_port(entry: &str) -> (&str, Option<u16>) {
 fn in_cidr(ip: IpAddr, net: IpAddr, bits: u32) -> bool {
     match (ip, net) {
         (IpAddr::V4(ip), IpAddr::V4(net)) if bits <= 32 => {
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
             u32::from(ip) & mask == u32::from(net) & mask
         }
         (IpAddr::V6(ip), IpAddr::V6(net)) if bits <= 128 => {
-            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
             u128::from(ip) & mask == u128::from(net) & mask
         }
         _ => false,

@@ -68,7 +68,13 @@ pub async fn pull(
     progress: &dyn Progress,
 ) -> Result<(), PullError> {
     // A refused name fails before anything crosses the network.
-    check(gw, "pull", &reference.to_string(), reference.digest.as_deref().unwrap_or("")).await?;
+    check(
+        gw,
+        "pull",
+        &reference.to_string(),
+        reference.digest.as_deref().unwrap_or(""),
+    )
+    .await?;
     let repo = Repository::of(reference);
     let creds = ConfigFile::load()
         .ok()
@@ -106,8 +112,12 @@ pub async fn pull(
             m
         }
     };
-    let m: manifest::Manifest = serde_json::from_slice(&platform_manifest.bytes)
-        .map_err(|e| PullError(format!("invalid manifest {}: {e}", platform_manifest.digest)))?;
+    let m: manifest::Manifest = serde_json::from_slice(&platform_manifest.bytes).map_err(|e| {
+        PullError(format!(
+            "invalid manifest {}: {e}",
+            platform_manifest.digest
+        ))
+    })?;
 
     let shown = reference.familiar_string();
     if local_target(gw, &full_name).await.as_deref() == Some(root.digest.as_str()) {
@@ -155,7 +165,11 @@ pub async fn pull(
         r?;
     }
 
-    let mut blobs = vec![(root.digest.clone(), root.bytes.len() as u64, BlobSource::Bytes(root.bytes.clone()))];
+    let mut blobs = vec![(
+        root.digest.clone(),
+        root.bytes.len() as u64,
+        BlobSource::Bytes(root.bytes.clone()),
+    )];
     if root.kind == Kind::Index {
         blobs.push((
             platform_manifest.digest.clone(),
@@ -163,9 +177,17 @@ pub async fn pull(
             BlobSource::Bytes(platform_manifest.bytes.clone()),
         ));
     }
-    blobs.push((config_digest, config.len() as u64, BlobSource::Bytes(config)));
+    blobs.push((
+        config_digest,
+        config.len() as u64,
+        BlobSource::Bytes(config),
+    ));
     for (d, size) in &missing {
-        blobs.push((d.clone(), *size, BlobSource::File(scratch.path().join(d.hex()))));
+        blobs.push((
+            d.clone(),
+            *size,
+            BlobSource::File(scratch.path().join(d.hex())),
+        ));
     }
     let layout = Layout {
         root_media_type: root.media_type.clone(),
@@ -227,9 +249,11 @@ async fn download(
     }
     file.flush().await?;
     progress.layer(id, "Verifying Checksum");
-    verifier
-        .finish()
-        .map_err(|e| PullError(format!("filesystem layer verification failed for digest {digest}: {e}")))?;
+    verifier.finish().map_err(|e| {
+        PullError(format!(
+            "filesystem layer verification failed for digest {digest}: {e}"
+        ))
+    })?;
     progress.layer(id, "Download complete");
     Ok(())
 }
@@ -288,4 +312,3 @@ async fn load(gw: &Gateway, layout: Layout) -> Result<(), PullError> {
     }
     Ok(())
 }
-

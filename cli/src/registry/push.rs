@@ -52,7 +52,13 @@ pub async fn push(
     local: Local,
     progress: Arc<dyn Progress>,
 ) -> Result<Pushed, PullError> {
-    super::pull::check(gw, "push", &reference.to_string(), local.manifest_digest.as_str()).await?;
+    super::pull::check(
+        gw,
+        "push",
+        &reference.to_string(),
+        local.manifest_digest.as_str(),
+    )
+    .await?;
     let repo = Repository::of(reference);
     let creds = ConfigFile::load()
         .ok()
@@ -81,7 +87,15 @@ pub async fn push(
                 let mount_from = mount_from.clone();
                 let gw = gw.clone();
                 async move {
-                    let status = push_blob(&gw, &client, &d, size, mount_from.get(&d), Some(progress.clone())).await?;
+                    let status = push_blob(
+                        &gw,
+                        &client,
+                        &d,
+                        size,
+                        mount_from.get(&d),
+                        Some(progress.clone()),
+                    )
+                    .await?;
                     progress.layer(d.short(), &status);
                     Ok(())
                 }
@@ -98,7 +112,10 @@ pub async fn push(
 
     let kind = manifest::kind("", &local.manifest).map_err(PullError)?;
     if kind != Kind::Manifest {
-        return Err(PullError(format!("{}: not an image manifest", local.manifest_digest)));
+        return Err(PullError(format!(
+            "{}: not an image manifest",
+            local.manifest_digest
+        )));
     }
     let media_type = manifest::media_type("", &local.manifest, kind);
     let tag = reference
@@ -106,7 +123,9 @@ pub async fn push(
         .clone()
         .unwrap_or_else(|| crate::refs::DEFAULT_TAG.to_string());
     let size = local.manifest.len();
-    let digest = client.put_manifest(&tag, &media_type, local.manifest).await?;
+    let digest = client
+        .put_manifest(&tag, &media_type, local.manifest)
+        .await?;
     progress.finish();
     Ok(Pushed { digest, size })
 }
@@ -136,7 +155,12 @@ async fn push_blob(
 }
 
 /// A request body streaming a blob from the sandbox's content store.
-fn sandbox_body(gw: &Gateway, digest: &Digest, size: u64, progress: Option<Arc<dyn Progress>>) -> Body {
+fn sandbox_body(
+    gw: &Gateway,
+    digest: &Digest,
+    size: u64,
+    progress: Option<Arc<dyn Progress>>,
+) -> Body {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(4);
     let channel = gw.channel.clone();
     let digest = digest.clone();
@@ -200,7 +224,9 @@ pub async fn read_small(gw: &Gateway, digest: &Digest) -> Result<Vec<u8>, PullEr
         }
     }
     if Digest::of(&data) != *digest {
-        return Err(PullError(format!("{digest}: sandbox content does not match its digest")));
+        return Err(PullError(format!(
+            "{digest}: sandbox content does not match its digest"
+        )));
     }
     Ok(data)
 }

@@ -16,7 +16,11 @@ impl Scratch {
             .filter(|d| !d.is_empty())
             .map_or_else(std::env::temp_dir, PathBuf::from);
         for _ in 0..16 {
-            let name = format!("berth-{what}-{}-{:08x}", std::process::id(), rand::random::<u32>());
+            let name = format!(
+                "berth-{what}-{}-{:08x}",
+                std::process::id(),
+                rand::random::<u32>()
+            );
             let path = base.join(name);
             match std::fs::create_dir(&path) {
                 Ok(()) => {

@@ -81,8 +81,7 @@ fn add_pem_file(roots: &mut RootCertStore, path: &Path) -> Result<(), String> {
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|e| format!("reading CA certificates {}: {e}", path.display()))?;
     for cert in certs {
-        let cert =
-            cert.map_err(|e| format!("reading CA certificates {}: {e}", path.display()))?;
+        let cert = cert.map_err(|e| format!("reading CA certificates {}: {e}", path.display()))?;
         // A bundle may hold certificates rustls cannot use; skip those as
         // Go's x509 pool does.
         let _ = roots.add(cert);

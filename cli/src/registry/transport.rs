@@ -102,7 +102,10 @@ fn authority(uri: &Uri) -> Result<Target, ConnectError> {
         None => host.clone(),
     };
     Ok(Target {
-        host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
+        host: host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
         port,
         hostport,
     })
@@ -150,7 +153,11 @@ fn bracket(host: &str) -> String {
 
 /// Sends `CONNECT target` and reads the proxy's answer; anything but 2xx
 /// is the proxy's refusal, reported with its status line.
-async fn tunnel(s: &mut TcpStream, target: &str, credentials: Option<&str>) -> Result<(), ConnectError> {
+async fn tunnel(
+    s: &mut TcpStream,
+    target: &str,
+    credentials: Option<&str>,
+) -> Result<(), ConnectError> {
     let mut req = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
     if let Some(c) = credentials {
         let enc = base64::engine::general_purpose::STANDARD.encode(c);
@@ -164,7 +171,9 @@ async fn tunnel(s: &mut TcpStream, target: &str, credentials: Option<&str>) -> R
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         if head.len() > MAX_PROXY_HEAD {
-            return Err(ConnectError::ProxyConnect("proxy response head too long".into()));
+            return Err(ConnectError::ProxyConnect(
+                "proxy response head too long".into(),
+            ));
         }
         let b = s.read_u8().await.map_err(|e| {
             ConnectError::ProxyConnect(if e.kind() == io::ErrorKind::UnexpectedEof {
@@ -211,7 +220,11 @@ impl Connection for Conn {
 }
 
 impl AsyncRead for Conn {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
@@ -220,7 +233,11 @@ impl AsyncRead for Conn {
 }
 
 impl AsyncWrite for Conn {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
@@ -279,7 +296,8 @@ mod tests {
             let (mut s, _) = listener.accept().await.unwrap();
             let mut buf = [0u8; 1024];
             let n = s.read(&mut buf).await.unwrap();
-            assert!(String::from_utf8_lossy(&buf[..n]).starts_with("CONNECT 10.0.0.9:5000 HTTP/1.1\r\n"));
+            assert!(String::from_utf8_lossy(&buf[..n])
+                .starts_with("CONNECT 10.0.0.9:5000 HTTP/1.1\r\n"));
             s.write_all(b"HTTP/1.0 403 Filtered\r\n\r\n").await.unwrap();
         });
         let mut s = TcpStream::connect(addr).await.unwrap();
