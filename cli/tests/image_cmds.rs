@@ -59,6 +59,22 @@ fn sha256(bytes: &[u8]) -> String {
 /// An OCI layout archive of busybox's layer under a new config (labelled
 /// `mark`), named `name` in index.json, or unnamed.
 fn archive(name: Option<&str>, mark: &str) -> (Vec<u8>, String) {
+    archive_of(name, mark, false).0
+}
+
+/// This machine's architecture in Go's names (OCI platforms).
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// As [`archive`]; with `index`, the name points at an image index of this
+/// platform's manifest and another platform's that the archive lacks (as
+/// a multi-platform pull leaves it). Also returns the root's digest.
+fn archive_of(name: Option<&str>, mark: &str, index: bool) -> ((Vec<u8>, String), String) {
     let entries = archive_entries(BUSYBOX_TAR);
     let get = |path: &str| -> Vec<u8> {
         entries
@@ -87,6 +103,30 @@ fn archive(name: Option<&str>, mark: &str) -> (Vec<u8>, String) {
         "digest": manifest_digest,
         "size": manifest_bytes.len(),
     });
+    let mut extra: Vec<(String, Vec<u8>)> = Vec::new();
+    if index {
+        let mut host = entry.clone();
+        host["platform"] = json!({"architecture": go_arch(), "os": "linux"});
+        let other = json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": sha256(mark.as_bytes()),
+            "size": mark.len(),
+            "platform": {"architecture": "s390x", "os": "linux"},
+        });
+        let index_bytes = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [host, other],
+        }))
+        .unwrap();
+        entry = json!({
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": sha256(&index_bytes),
+            "size": index_bytes.len(),
+        });
+        extra.push((blob(&sha256(&index_bytes)), index_bytes));
+    }
+    let root = entry["digest"].as_str().unwrap().to_string();
     if let Some(n) = name {
         entry["annotations"] =
             json!({ "io.containerd.image.name": format!("docker.io/library/{n}:latest") });
@@ -102,6 +142,7 @@ fn archive(name: Option<&str>, mark: &str) -> (Vec<u8>, String) {
         (blob(&manifest_digest), manifest_bytes),
         (blob(&config_digest), config_bytes),
     ];
+    files.extend(extra);
     for layer in manifest["layers"].as_array().unwrap() {
         let d = layer["digest"].as_str().unwrap();
         files.push((blob(d), get(&blob(d))));
@@ -114,7 +155,7 @@ fn archive(name: Option<&str>, mark: &str) -> (Vec<u8>, String) {
         h.set_cksum();
         b.append_data(&mut h, path, &data[..]).unwrap();
     }
-    (b.into_inner().unwrap(), config_digest)
+    ((b.into_inner().unwrap(), config_digest), root)
 }
 
 /// Loads a new image of busybox's layer, named `<unique>:latest` or dangling.
@@ -164,6 +205,15 @@ fn tag_then_run_by_the_new_name() {
     assert_eq!(id_of(&by_id), img.id);
     docker(&["tag", "busybox", &target]).ok();
     assert_eq!(id_of(&target), busybox_fixture().config_digest);
+
+    // A tag moved away from an image's only name leaves it as <none>.
+    let lone = make_image(&mut images, "lone", true);
+    docker(&["tag", "busybox", lone.name()]).ok();
+    assert_eq!(id_of(lone.name()), busybox_fixture().config_digest);
+    assert!(exists(&lone.id), "the image lost its name, not itself");
+    let dangling = docker(&["images", "-q", "--no-trunc", "--filter", "dangling=true"]);
+    dangling.ok().stdout_has(&lone.id);
+    images.add(lone.name());
 }
 
 #[test]
@@ -543,4 +593,58 @@ fn prune_removes_only_dangling_images() {
         "{out}"
     );
     assert!(!exists(&named.id));
+}
+
+#[test]
+fn tag_into_a_refused_repository_is_refused_in_one_line() {
+    stack();
+    // The stack's site policy refuses `*/berth/forbidden`.
+    let target = format!("10.201.0.4:5000/berth/forbidden:{}", unique("t"));
+    let out = docker(&["tag", "busybox", &target]);
+    out.code(1);
+    assert_eq!(out.stderr.lines().count(), 1, "{out}");
+    out.stderr_has("Error response from daemon: ")
+        .stderr_has("refused by the image policy");
+    assert!(!exists(&target));
+}
+
+#[test]
+fn save_keeps_a_multi_platform_index_and_saves_by_id_unnamed() {
+    let mut images = Images::default();
+    let mut cleanup = Cleanup::new();
+    let dir = agent_dir(&mut cleanup, "saveindex");
+    stack();
+    let mark = unique("index");
+    let ((bytes, id), root) = archive_of(Some(&mark), &mark, true);
+    images.add(&id);
+    docker_with(&["load"], Input::Bytes(bytes)).ok();
+
+    let path = format!("{dir}/index.tar");
+    docker(&["save", "-o", &path, &mark]).ok();
+    let entries = saved(&path);
+    let index = json_of(&entries, "index.json");
+    assert_eq!(index["manifests"][0]["digest"], root.as_str(), "{index}");
+    assert_eq!(
+        index["manifests"][0]["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    assert!(entries
+        .iter()
+        .any(|(n, _)| *n == format!("blobs/sha256/{}", &root[7..])));
+    docker(&["rmi", &mark]).ok();
+    docker(&["load", "-i", &path]).ok();
+    assert_eq!(id_of(&mark), id);
+    let out = docker(&["images", "--digests", "--format", "{{.Digest}}", &mark]);
+    out.ok();
+    assert_eq!(out.stdout.trim(), root, "{out}");
+
+    // By ID: the image goes unnamed, as docker saves it.
+    let by_id = format!("{dir}/byid.tar");
+    docker(&["save", "-o", &by_id, short(&id)]).ok();
+    let entries = saved(&by_id);
+    assert!(json_of(&entries, "manifest.json")[0]["RepoTags"].is_null());
+    assert!(json_of(&entries, "index.json")["manifests"][0]
+        .get("annotations")
+        .is_none());
+    assert!(!entries.iter().any(|(n, _)| n == "repositories"));
 }
