@@ -6,7 +6,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 STACK := fixtures/stack
 
-.PHONY: all deps build unit-test integration-test test demo stack-up stack-down sandbox status bench bench-build lint clean
+.PHONY: all deps build unit-test integration-test test demo stack-up stack-down sandbox status bench bench-build bench-registry lint clean
 
 all: build
 
@@ -62,6 +62,10 @@ bench: build
 # The build path against docker buildx on the same BuildKit (stack up).
 bench-build: build
 	fixtures/bench/build.sh
+
+# Pull and push against docker through the same proxy (stack up).
+bench-registry: build
+	fixtures/bench/registry.sh
 
 lint:
 	$(CARGO) fmt --all --check
