@@ -60,7 +60,10 @@ pub struct Client {
     http: HttpClient,
     pub repo: Repository,
     /// The Authorization header value for this repository, if any.
-    auth: Option<String>,
+    auth: std::sync::Mutex<Option<String>>,
+    /// What `auth` was obtained with, to renew an expired token.
+    creds: Option<Credentials>,
+    scopes: Vec<String>,
 }
 
 impl Client {
@@ -81,7 +84,13 @@ impl Client {
         let mut scopes = vec![format!("repository:{}:{actions}", repo.path)];
         scopes.extend(mount_from.iter().map(|r| format!("repository:{r}:pull")));
         let auth = authorize(&http, &repo.registry, creds.as_ref(), &scopes).await?;
-        Ok(Self { http, repo, auth })
+        Ok(Self {
+            http,
+            repo,
+            auth: std::sync::Mutex::new(auth),
+            creds,
+            scopes,
+        })
     }
 
     /// A manifest by tag or digest; a digest reference is verified, a tag's
@@ -314,11 +323,35 @@ impl Client {
         body: Body,
         with_auth: bool,
     ) -> Result<Response<Incoming>, RegistryError> {
-        let mut all: Vec<(&str, String)> = headers.to_vec();
-        if let (true, Some(a)) = (with_auth, &self.auth) {
-            all.push(("Authorization", a.clone()));
+        let current = || self.auth.lock().expect("auth lock").clone();
+        let with = |auth: Option<String>| {
+            let mut all: Vec<(&str, String)> = headers.to_vec();
+            if let (true, Some(a)) = (with_auth, auth) {
+                all.push(("Authorization", a));
+            }
+            all
+        };
+        let used = current();
+        let retry = with_auth
+            && used.as_deref().is_some_and(|a| a.starts_with("Bearer "))
+            && (method == Method::GET || method == Method::HEAD);
+        let resp = send(&self.http, method.clone(), url, &with(used), body).await?;
+        if !(retry && resp.status() == StatusCode::UNAUTHORIZED) {
+            return Ok(resp);
         }
-        send(&self.http, method, url, &all, body).await
+        // Tokens are short-lived (docker's default is 5 minutes): a long
+        // pull renews its token once and repeats the request (GET and HEAD
+        // carry no body, so they can be sent again).
+        drop(resp);
+        let fresh = authorize(
+            &self.http,
+            &self.repo.registry,
+            self.creds.as_ref(),
+            &self.scopes,
+        )
+        .await?;
+        *self.auth.lock().expect("auth lock") = fresh.clone();
+        send(&self.http, method, url, &with(fresh), empty()).await
     }
 
     async fn expect_ok(
