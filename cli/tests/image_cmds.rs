@@ -648,3 +648,21 @@ fn save_keeps_a_multi_platform_index_and_saves_by_id_unnamed() {
         .is_none());
     assert!(!entries.iter().any(|(n, _)| n == "repositories"));
 }
+
+#[test]
+fn rmi_removes_a_name_whose_content_is_gone() {
+    let mut images = Images::default();
+    let img = make_image(&mut images, "broken", true);
+    // Behind the gateway: the config vanishes (as after a failed import).
+    real_ctr(&["content", "rm", &img.id]).ok();
+    let out = docker(&["rmi", img.name()]);
+    out.ok();
+    assert_eq!(
+        out.stdout,
+        format!("Untagged: {}:latest\n", img.name()),
+        "{out}"
+    );
+    let left = real_ctr(&["images", "ls", "-q"]);
+    left.ok();
+    assert!(!left.stdout.contains(img.name()), "{left}");
+}

@@ -102,6 +102,8 @@ async fn remove(gw: &Gateway, arg: &str, force: bool) -> Result<Vec<Line>, Failu
                 missing: true,
             })
         }
+        // A name whose content is gone (or unreadable) can still be removed.
+        Err(e @ ImageError::Broken { .. }) => return remove_broken(gw, arg, e).await,
         Err(e) => return Err(failure(e.to_string())),
     };
     let catalog = Catalog::read(gw)
@@ -132,6 +134,25 @@ async fn remove(gw: &Gateway, arg: &str, force: bool) -> Result<Vec<Line>, Failu
         )
     })?;
     Ok(plan.lines)
+}
+
+/// Removes the record `arg` names when its image cannot be read: there is
+/// no image to decide about, only a name to drop.
+async fn remove_broken(gw: &Gateway, arg: &str, why: ImageError) -> Result<Vec<Line>, Failure> {
+    let Ok(r) = Reference::parse_normalized(arg).map(Reference::with_default_tag) else {
+        return Err(failure(why.to_string()));
+    };
+    let name = r.to_string();
+    let records = image::list_records(gw)
+        .await
+        .map_err(|e| failure(e.to_string()))?;
+    if !records.iter().any(|rec| rec.name == name) {
+        return Err(failure(why.to_string()));
+    }
+    store::delete(gw, &name, true)
+        .await
+        .map_err(|s| failure(crate::error::CliError::from_status(&s).message))?;
+    Ok(vec![Line::Untagged(r.familiar_string())])
 }
 
 /// Whether `arg` named the record (rather than giving an ID that the
