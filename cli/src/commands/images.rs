@@ -527,6 +527,41 @@ localhost:5000/busybox   v1.2.3    fdc310b9719d   2 days ago     2.13MB
         assert_eq!(parse_filters(&["x".into()], None).unwrap_err().code, 125);
     }
 
+    /// docker's `FamiliarMatch`: the pattern against `name:tag` and against
+    /// the bare familiar name; never against the fully qualified name.
+    #[test]
+    fn reference_filter_matches_familiar_names() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("busybox", "docker.io/library/busybox:latest", true),
+            ("busybox", "docker.io/library/busybox:1.36", true),
+            ("busybox:1*", "docker.io/library/busybox:1.36", true),
+            ("busybox:1*", "docker.io/library/busybox:latest", false),
+            ("*/app", "docker.io/user/app:v1", true),
+            ("*", "docker.io/user/app:v1", false),
+            ("localhost:5000/*", "localhost:5000/x:latest", true),
+            (
+                "docker.io/library/busybox",
+                "docker.io/library/busybox:latest",
+                false,
+            ),
+            ("busy?ox:late[s]t", "docker.io/library/busybox:latest", true),
+        ];
+        for (pattern, name, want) in cases {
+            let f = parse_filters(&[format!("reference={pattern}")], None).unwrap();
+            let mut s = summary(&[name]);
+            assert_eq!(keep(&mut s, &f, None, None), *want, "{pattern} vs {name}");
+        }
+        // Several patterns: any may match, and only matching names stay.
+        let f =
+            parse_filters(&["reference=nope".into(), "reference=busybox".into()], None).unwrap();
+        let mut s = summary(&[
+            "docker.io/library/busybox:latest",
+            "docker.io/library/app:1",
+        ]);
+        assert!(keep(&mut s, &f, None, None));
+        assert_eq!(s.names.len(), 1);
+    }
+
     #[test]
     fn path_match_like_go() {
         let cases = [
