@@ -244,7 +244,7 @@ fn an_interrupted_pull_leaves_no_image_and_a_second_pull_completes() {
     let repo = format!("berth/{}", unique("big"));
     let image = format!("{REGISTRY}/{repo}:latest");
     let _cleanup = ImageCleanup(vec![image.clone()]);
-    push_large_image(&repo, 160);
+    push_large_image(&repo, 64);
 
     // Ctrl-C: the CLI removes its downloads and exits 130.
     let (code, pid) = interrupt_pull(&image, nix::sys::signal::Signal::SIGINT);
@@ -273,7 +273,7 @@ fn pull_progress_on_a_terminal_draws_docker_s_bars() {
     let repo = format!("berth/{}", unique("tty"));
     let image = format!("{REGISTRY}/{repo}:latest");
     let _cleanup = ImageCleanup(vec![image.clone()]);
-    push_large_image(&repo, 96);
+    push_large_image(&repo, 32);
     // util-linux `script` runs the pull on a pseudo-terminal.
     let sandbox = repo_root().join("fixtures/stack/sandbox");
     let mut cmd = Command::new("script");
