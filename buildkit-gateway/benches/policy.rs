@@ -41,6 +41,8 @@ fn sandbox() -> Sandbox {
     Sandbox {
         namespace: "berth-sandbox".into(),
         netns_path: "/run/netns/berth-sandbox".into(),
+        proxy_ca: None,
+        ca_env: Vec::new(),
         proxy_env: ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"]
             .iter()
             .flat_map(|name| {

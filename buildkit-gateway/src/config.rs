@@ -43,6 +43,11 @@ pub struct Config {
     /// Injected as NO_PROXY and no_proxy.
     #[serde(default)]
     pub no_proxy: String,
+    /// The proxy's CA bundle (PEM), when the proxy intercepts TLS: mounted
+    /// read-only into every container at `sandbox::PROXY_CA_PATH`, with
+    /// `SSL_CERT_FILE` and the other usual variables pointing at it.
+    #[serde(default)]
+    pub proxy_ca: Option<PathBuf>,
     /// Host directories bind mounts may come from.
     pub volume_roots: Vec<PathBuf>,
     /// The only snapshotter containers may use.

@@ -8,6 +8,20 @@ use crate::config::Config;
 /// The only runtime a container may use (boundary rule 3).
 pub const RUNTIME: &str = "io.containerd.runc.v2";
 
+/// Where containers find the proxy's CA bundle, when one is configured.
+pub const PROXY_CA_PATH: &str = "/etc/berth/proxy-ca.crt";
+
+/// Variables that name a CA bundle for the common TLS stacks: OpenSSL and
+/// Go (`SSL_CERT_FILE`), curl, Python requests, git, and Node.js (which adds
+/// it to its own roots).
+pub const CA_VARS: [&str; 5] = [
+    "SSL_CERT_FILE",
+    "CURL_CA_BUNDLE",
+    "REQUESTS_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
+    "NODE_EXTRA_CA_CERTS",
+];
+
 #[derive(Debug, Clone)]
 pub struct Sandbox {
     pub namespace: String,
@@ -15,6 +29,13 @@ pub struct Sandbox {
     /// Injected into every process: HTTP_PROXY, HTTPS_PROXY, NO_PROXY,
     /// ALL_PROXY and their lower-case twins.
     pub proxy_env: Vec<(String, String)>,
+    /// The proxy's CA bundle on the host, mounted read-only into every
+    /// container at [`PROXY_CA_PATH`] (None: the proxy does not intercept
+    /// TLS).
+    pub proxy_ca: Option<PathBuf>,
+    /// Injected with the proxy variables when `proxy_ca` is set: each of
+    /// [`CA_VARS`] = [`PROXY_CA_PATH`].
+    pub ca_env: Vec<(String, String)>,
     pub volume_roots: Vec<PathBuf>,
     pub snapshotter: String,
     pub state_dir: PathBuf,
@@ -32,10 +53,19 @@ impl Sandbox {
             proxy_env.push((name.to_string(), value.to_string()));
             proxy_env.push((name.to_lowercase(), value.to_string()));
         }
+        let ca_env = match &cfg.proxy_ca {
+            Some(_) => CA_VARS
+                .iter()
+                .map(|v| (v.to_string(), PROXY_CA_PATH.to_string()))
+                .collect(),
+            None => Vec::new(),
+        };
         Self {
             namespace: cfg.namespace.clone(),
             netns_path: cfg.netns_path.clone(),
             proxy_env,
+            proxy_ca: cfg.proxy_ca.clone(),
+            ca_env,
             volume_roots: cfg.volume_roots.clone(),
             snapshotter: cfg.snapshotter.clone(),
             state_dir: cfg.state_dir.clone(),

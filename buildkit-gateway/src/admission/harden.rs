@@ -118,7 +118,14 @@ pub fn process(mut p: Process, allowed: &HashSet<Capability>, sb: &Sandbox) -> P
     p.set_scheduler(None);
     p.set_exec_cpu_affinity(None);
     p.set_command_line(None);
-    let env = proxy_env(p.env().as_ref(), &sb.proxy_env);
+    let mut env = proxy_env(p.env().as_ref(), &sb.proxy_env);
+    if !sb.ca_env.is_empty() {
+        env.retain(|e| {
+            let name = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
+            !crate::sandbox::CA_VARS.contains(&name)
+        });
+        env.extend(sb.ca_env.iter().map(|(k, v)| format!("{k}={v}")));
+    }
     p.set_env(Some(env));
     p
 }
@@ -194,7 +201,12 @@ pub fn container_spec(sb: &Sandbox, id: &str, spec: Spec) -> Result<Vec<u8>, Har
     let client_process = spec.process().clone().ok_or(HardenError::NoProcess)?;
     let client_linux = spec.linux().clone().unwrap_or_else(empty);
     let volume_roots: Vec<PathBuf> = sb.volume_roots.clone();
-    let mounts = mounts::harden(&volume_roots, spec.mounts().as_deref().unwrap_or_default())?;
+    let mut mounts =
+        mounts::harden(&volume_roots, spec.mounts().as_deref().unwrap_or_default())?;
+    // Last, so no client mount can cover it.
+    if let Some(ca) = &sb.proxy_ca {
+        mounts.push(mounts::proxy_ca(ca));
+    }
 
     let mut linux: Linux = empty();
     linux.set_namespaces(Some(namespaces(sb, private_network)));

@@ -366,6 +366,12 @@ pub fn recheck_binds(sb: &Sandbox, container: &api::Container) -> Result<(), Den
         .as_ref()
         .and_then(|any| serde_json::from_slice(&any.value).ok())
         .ok_or_else(|| refuse("the container's spec cannot be read".into()))?;
+    // The proxy CA's bind is the gateway's own and not below a volume root.
+    let mut spec = spec;
+    if let (Some(ca), Some(all)) = (&sb.proxy_ca, spec.mounts().clone()) {
+        let own = mounts::proxy_ca(ca);
+        spec.set_mounts(Some(all.into_iter().filter(|m| *m != own).collect()));
+    }
     mounts::recheck_binds(&sb.volume_roots, &spec).map_err(|e| refuse(e.to_string()))
 }
 

@@ -222,6 +222,17 @@ pub fn harden(volume_roots: &[PathBuf], client: &[Mount]) -> Result<Vec<Mount>, 
     Ok(out)
 }
 
+/// The read-only bind of the proxy's CA bundle (the gateway's own mount, from
+/// its config: not below a volume root, and never a client's).
+pub fn proxy_ca(host: &Path) -> Mount {
+    mount(
+        crate::sandbox::PROXY_CA_PATH,
+        "bind",
+        &host.to_string_lossy(),
+        &["rbind", "ro", "nosuid", "nodev", "noexec", "rprivate"],
+    )
+}
+
 /// Checks again, just before a task is created, that every bind mount of a
 /// container spec (as the gateway forwarded it) still resolves to the same
 /// host path without a symlink. Returns the offending source on failure.

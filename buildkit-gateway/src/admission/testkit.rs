@@ -57,6 +57,8 @@ impl World {
             namespace: "berth-sandbox".into(),
             netns_path: NETNS.into(),
             proxy_env,
+            proxy_ca: None,
+            ca_env: Vec::new(),
             volume_roots: vec![ws],
             snapshotter: "overlayfs".into(),
             state_dir: dir.path().join("state"),

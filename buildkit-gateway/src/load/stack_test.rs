@@ -103,6 +103,8 @@ fn sandbox(namespace: &str) -> Sandbox {
         namespace: namespace.into(),
         netns_path: PathBuf::from("/run/netns/berth-sandbox"),
         proxy_env: Vec::new(),
+        proxy_ca: None,
+        ca_env: Vec::new(),
         volume_roots: Vec::new(),
         snapshotter: "overlayfs".into(),
         state_dir: std::env::temp_dir(),

@@ -184,6 +184,7 @@ mod tests {
             state_dir: dir.clone(),
             policy_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies"),
             policy_site_data: None,
+            proxy_ca: None,
             netns_path: "/run/netns/attach-test".into(),
             proxy_url: "http://10.200.0.1:3128".into(),
             no_proxy: String::new(),

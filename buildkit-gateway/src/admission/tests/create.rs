@@ -722,3 +722,47 @@ fn default_caps_match_the_policy_data() {
     assert_eq!(prefixes, DAEMON_PREFIXES);
     assert_eq!(b["max_pids"], DEFAULT_PIDS_LIMIT);
 }
+
+#[test]
+fn a_configured_proxy_ca_is_mounted_read_only_and_named_by_the_usual_variables() {
+    let mut w = World::new();
+    let ca = w.outside();
+    w.sb.proxy_ca = Some(std::path::PathBuf::from(&ca));
+    w.sb.ca_env = crate::sandbox::CA_VARS
+        .iter()
+        .map(|v| (v.to_string(), crate::sandbox::PROXY_CA_PATH.to_string()))
+        .collect();
+    let mut s = spec();
+    // The client's own values give way, and a client mount at the same
+    // place is covered by the gateway's, which comes last.
+    s["process"]["env"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("SSL_CERT_FILE=/tmp/mine.pem"));
+    s["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/etc/berth/proxy-ca.crt", "type": "tmpfs", "source": "tmpfs", "options": []
+    }));
+    let (c, _) = create(&w, &s).unwrap();
+    let out = forwarded_spec(&c);
+    let last = out["mounts"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        last,
+        json!({"destination": "/etc/berth/proxy-ca.crt", "type": "bind", "source": ca,
+               "options": ["rbind", "ro", "nosuid", "nodev", "noexec", "rprivate"]})
+    );
+    let env: Vec<&str> = out["process"]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert!(!env.contains(&"SSL_CERT_FILE=/tmp/mine.pem"), "{env:?}");
+    for v in crate::sandbox::CA_VARS {
+        assert!(
+            env.contains(&format!("{v}=/etc/berth/proxy-ca.crt").as_str()),
+            "{v} in {env:?}"
+        );
+    }
+    // The gateway's own bind is not mistaken for a swapped client bind.
+    crate::admission::recheck_binds(&w.sb, &c).unwrap();
+}
