@@ -26,9 +26,14 @@ struct Fake {
     seen: Arc<Mutex<Vec<(String, String)>>>,
 }
 
-/// Serves `routes`; a request to a path under `/v2/` other than `/v2/`
-/// itself without `Authorization: <want_auth>` gets 401 with `challenge`.
+/// Serves `routes`; a request under `/v2/` without `Authorization:
+/// <valid>` gets 401 with `challenge`. `/token…` answers with the token of
+/// the current `valid` Bearer value.
 async fn serve(routes: Routes, challenge: String, want_auth: String) -> Fake {
+    serve_with(routes, challenge, Arc::new(Mutex::new(want_auth))).await
+}
+
+async fn serve_with(routes: Routes, challenge: String, valid: Arc<Mutex<String>>) -> Fake {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -42,7 +47,7 @@ async fn serve(routes: Routes, challenge: String, want_auth: String) -> Fake {
             let routes = routes.clone();
             let log = log.clone();
             let challenge = challenge.replace("PORT", &port.to_string());
-            let want_auth = want_auth.clone();
+            let valid = valid.clone();
             tokio::spawn(async move {
                 loop {
                     let mut head = Vec::new();
@@ -66,7 +71,15 @@ async fn serve(routes: Routes, challenge: String, want_auth: String) -> Fake {
                         .to_string();
                     log.lock().unwrap().push((path.clone(), auth.clone()));
                     let protected = path.starts_with("/v2/");
-                    let (status, headers, body) = if protected && auth != want_auth {
+                    let want_auth = valid.lock().unwrap().clone();
+                    let token = want_auth.strip_prefix("Bearer ").unwrap_or("").to_string();
+                    let (status, headers, body) = if path.starts_with("/token") {
+                        (
+                            200,
+                            vec![],
+                            format!(r#"{{"token":"{token}"}}"#).into_bytes(),
+                        )
+                    } else if protected && auth != want_auth {
                         (401, vec![("WWW-Authenticate".to_string(), challenge.clone())], br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#.to_vec())
                     } else {
                         routes.get(&path).cloned().unwrap_or((404, vec![], br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#.to_vec()))
@@ -248,4 +261,36 @@ async fn a_manifest_that_is_not_its_digest_is_refused() {
         .unwrap_err()
         .to_string()
         .contains("the registry says"));
+}
+
+#[tokio::test]
+async fn an_expired_token_is_renewed_once() {
+    let m = manifest_doc();
+    let mut routes = Routes::new();
+    routes.insert(
+        "/v2/berth/x/manifests/v1".into(),
+        (200, vec![("Content-Type".into(), OCI_MANIFEST.into())], m),
+    );
+    let valid = Arc::new(Mutex::new("Bearer tok1".to_string()));
+    let fake = serve_with(
+        routes,
+        r#"Bearer realm="http://127.0.0.1:PORT/token",service="fake""#.into(),
+        valid.clone(),
+    )
+    .await;
+    let http = transport::client(ProxyConfig::default());
+    let client = Client::open(http, repo(fake.port), Access::Pull, None, &[])
+        .await
+        .unwrap();
+    client.manifest("v1", "x").await.unwrap();
+    // The registry now wants a new token: one renewal, then success.
+    *valid.lock().unwrap() = "Bearer tok2".into();
+    client.manifest("v1", "x").await.unwrap();
+    let seen = fake.seen.lock().unwrap().clone();
+    assert_eq!(
+        seen.iter().filter(|(p, _)| p.starts_with("/token")).count(),
+        2,
+        "{seen:?}"
+    );
+    assert_eq!(seen.last().unwrap().1, "Bearer tok2");
 }
