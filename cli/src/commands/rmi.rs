@@ -359,6 +359,20 @@ mod tests {
     }
 
     #[test]
+    fn forced_last_name_of_a_stopped_containers_image_deletes_it() {
+        let img = image(&[BB]);
+        let p = decide(&img, &[user(false)], "busybox", Some(&BB.to_string()), true).unwrap();
+        assert!(!p.keep_dangling);
+        assert_eq!(
+            p.lines,
+            vec![
+                Line::Untagged("busybox:latest".into()),
+                Line::Deleted(ID.into())
+            ]
+        );
+    }
+
+    #[test]
     fn by_id_with_several_repositories_needs_force() {
         let img = image(&[BB, APP]);
         let e = decide(&img, &[], "fdc310b9719d", None, false).unwrap_err();
