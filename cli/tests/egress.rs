@@ -423,3 +423,41 @@ fn run_steps_get_no_udp_dns_or_ipv6_and_see_the_proxys_refusal() {
         &["403"],
     );
 }
+
+// --- the proxy's CA bundle (gateway config `proxy_ca`) ------------------------------
+//
+// The stack configures the registry CA as the proxy's CA bundle: it is what
+// the sandbox must trust to talk TLS to the outside (a TLS-intercepting
+// proxy's CA plays the same part).
+
+const PROXY_CA_IN_CONTAINERS: &str = "/etc/berth/proxy-ca.crt";
+const CA_VARS: [&str; 5] = [
+    "SSL_CERT_FILE",
+    "CURL_CA_BUNDLE",
+    "REQUESTS_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
+    "NODE_EXTRA_CA_CERTS",
+];
+
+#[test]
+fn containers_and_execs_get_the_proxy_ca_read_only_with_the_usual_variables() {
+    stack();
+    let ca = std::fs::read_to_string(REGISTRY_CA).expect("the stack's CA");
+    let name = unique("proxy-ca");
+    let mut cleanup = Cleanup::new();
+    cleanup.container(&name);
+    // The user's own SSL_CERT_FILE gives way to the sandbox's.
+    docker(&[
+        "run", "-d", "--name", &name, "-e", "SSL_CERT_FILE=/tmp/mine.pem", "busybox", "sleep", "60",
+    ])
+    .ok();
+    let shown = docker(&["exec", &name, "cat", PROXY_CA_IN_CONTAINERS]);
+    assert_eq!(shown.ok().stdout, ca, "the container sees another CA bundle");
+    let env = docker(&["exec", &name, "env"]);
+    for v in CA_VARS {
+        env.stdout_has(&format!("{v}={PROXY_CA_IN_CONTAINERS}"));
+    }
+    assert!(!env.stdout.contains("/tmp/mine.pem"), "{env}");
+    let write = docker(&["exec", &name, "sh", "-c", &format!("echo x >> {PROXY_CA_IN_CONTAINERS}")]);
+    write.failed().stderr_has("Read-only file system");
+}
