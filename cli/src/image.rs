@@ -133,19 +133,14 @@ pub(crate) fn parse_name(name: &str) -> Option<Reference> {
     Reference::parse_normalized(name).ok()
 }
 
-/// Resolves a user-typed reference (or image ID prefix) to an image of the sandbox.
-/// A missing image is `Unable to find image ... locally` style error, exit 125.
+/// Resolves a reference (or image ID prefix) to an image of the sandbox,
+/// without pulling (`run` and `create` pull first, `commands::pull`). A
+/// missing image is docker's `No such image: …`, exit 125.
 pub async fn resolve(gw: &Gateway, reference: &str) -> Result<ImageInfo> {
     match lookup(gw, reference).await {
         Ok(r) => Ok(r.info()),
         Err(ImageError::NotFound(shown)) => {
-            // docker would pull here. berth cannot pull yet (a later issue
-            // adds it through the gateway), so it says so instead of failing
-            // with a registry error.
-            eprintln!("Unable to find image '{shown}' locally");
-            Err(CliError::daemon(format!(
-                "image {shown} is not present in the sandbox and pulling is not supported by berth yet"
-            )))
+            Err(CliError::daemon(format!("No such image: {shown}")))
         }
         Err(e) => Err(CliError::daemon(e.to_string())),
     }
