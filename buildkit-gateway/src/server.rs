@@ -48,8 +48,8 @@ impl Ctx {
         name: &str,
         digest: Option<&str>,
     ) -> Result<()> {
-        let res = admission::image::admit(&self.engine, &self.sb, action, name, digest)
-            .map(|v| ((), v));
+        let res =
+            admission::image::admit(&self.engine, &self.sb, action, name, digest).map(|v| ((), v));
         self.admitted(peer, m, name, res)
     }
 

@@ -841,7 +841,6 @@ mod tests {
     }
 }
 
-
 #[cfg(test)]
 mod sweep_tests {
     use super::*;

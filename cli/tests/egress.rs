@@ -448,16 +448,34 @@ fn containers_and_execs_get_the_proxy_ca_read_only_with_the_usual_variables() {
     cleanup.container(&name);
     // The user's own SSL_CERT_FILE gives way to the sandbox's.
     docker(&[
-        "run", "-d", "--name", &name, "-e", "SSL_CERT_FILE=/tmp/mine.pem", "busybox", "sleep", "60",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-e",
+        "SSL_CERT_FILE=/tmp/mine.pem",
+        "busybox",
+        "sleep",
+        "60",
     ])
     .ok();
     let shown = docker(&["exec", &name, "cat", PROXY_CA_IN_CONTAINERS]);
-    assert_eq!(shown.ok().stdout, ca, "the container sees another CA bundle");
+    assert_eq!(
+        shown.ok().stdout,
+        ca,
+        "the container sees another CA bundle"
+    );
     let env = docker(&["exec", &name, "env"]);
     for v in CA_VARS {
         env.stdout_has(&format!("{v}={PROXY_CA_IN_CONTAINERS}"));
     }
     assert!(!env.stdout.contains("/tmp/mine.pem"), "{env}");
-    let write = docker(&["exec", &name, "sh", "-c", &format!("echo x >> {PROXY_CA_IN_CONTAINERS}")]);
+    let write = docker(&[
+        "exec",
+        &name,
+        "sh",
+        "-c",
+        &format!("echo x >> {PROXY_CA_IN_CONTAINERS}"),
+    ]);
     write.failed().stderr_has("Read-only file system");
 }

@@ -45,7 +45,10 @@ fn a_build_tagged_into_a_refused_repository_is_refused_and_leaves_nothing() {
         Input::Bytes(b"FROM busybox\nRUN echo refused-build > /marker\n".to_vec()),
     );
     out.code(1).stderr_has(&refusal(&name));
-    assert!(!real_images().contains(&name), "the refused image exists:\n{out}");
+    assert!(
+        !real_images().contains(&name),
+        "the refused image exists:\n{out}"
+    );
     let left: Vec<String> = real_leases()
         .into_iter()
         .filter(|l| !leases.contains(l) && !l.starts_with("berth-prepare-"))
@@ -73,7 +76,11 @@ fn from_an_allowed_registry_image_builds_through_the_proxy() {
     let df = format!(
         "FROM {REGISTRY}/berth/busybox:latest\nRUN echo built-from-the-registry > /origin\n"
     );
-    docker_with(&["build", "-q", "-t", &tag, "-"], Input::Bytes(df.into_bytes())).ok();
+    docker_with(
+        &["build", "-q", "-t", &tag, "-"],
+        Input::Bytes(df.into_bytes()),
+    )
+    .ok();
     let out = docker(&["run", "--rm", &tag, "cat", "/origin"]);
     docker(&["rmi", &tag]);
     out.ok().stdout_has("built-from-the-registry");
@@ -100,5 +107,8 @@ fn a_pull_from_a_refused_repository_is_refused_and_leaves_no_image() {
     let name = forbidden("latest");
     let out = docker(&["pull", &name]);
     out.code(1).stderr_has(&refusal(&name));
-    assert!(!real_images().contains(&name), "the refused image exists:\n{out}");
+    assert!(
+        !real_images().contains(&name),
+        "the refused image exists:\n{out}"
+    );
 }

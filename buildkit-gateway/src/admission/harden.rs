@@ -201,8 +201,7 @@ pub fn container_spec(sb: &Sandbox, id: &str, spec: Spec) -> Result<Vec<u8>, Har
     let client_process = spec.process().clone().ok_or(HardenError::NoProcess)?;
     let client_linux = spec.linux().clone().unwrap_or_else(empty);
     let volume_roots: Vec<PathBuf> = sb.volume_roots.clone();
-    let mut mounts =
-        mounts::harden(&volume_roots, spec.mounts().as_deref().unwrap_or_default())?;
+    let mut mounts = mounts::harden(&volume_roots, spec.mounts().as_deref().unwrap_or_default())?;
     // Last, so no client mount can cover it.
     if let Some(ca) = &sb.proxy_ca {
         mounts.push(mounts::proxy_ca(ca));

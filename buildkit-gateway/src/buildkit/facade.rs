@@ -57,6 +57,8 @@ pub struct Facade {
     sb: Sandbox,
     build: BuildSandbox,
     up: ControlClient<Channel>,
+    /// Where BuildKit is; a Docker Engine gets sessions on `POST /session`.
+    addr: UpstreamAddr,
 }
 
 impl Facade {
@@ -69,6 +71,7 @@ impl Facade {
             engine,
             sb,
             up,
+            addr: upstream.clone(),
         }
     }
 
@@ -119,11 +122,9 @@ fn upstream(s: Status) -> GatewayError {
         );
     }
     match source_details(&s) {
-        Some(details) => GatewayError::Relayed(Status::with_details(
-            s.code(),
-            s.message(),
-            details.into(),
-        )),
+        Some(details) => {
+            GatewayError::Relayed(Status::with_details(s.code(), s.message(), details.into()))
+        }
         None => GatewayError::client(s.code(), s.message()),
     }
 }
@@ -304,11 +305,66 @@ impl Control {
             .into_inner()
             .take_while(|item| std::future::ready(item.is_ok()))
             .filter_map(|item| std::future::ready(item.ok()));
+        if let UpstreamAddr::DockerUnix(path) = &f.addr {
+            return docker_session(path, &headers, frames).await;
+        }
         let upstream_req =
             Request::from_parts(headers.to_metadata(), tonic::Extensions::default(), frames);
         let s = f.client().session(upstream_req).await.map_err(upstream)?;
         Ok(relay(s.into_inner()))
     }
+}
+
+/// The largest chunk of the daemon's session bytes put into one
+/// `BytesMessage` for the client.
+const SESSION_CHUNK: usize = 64 << 10;
+
+/// A session through Docker Engine's `POST /session` (`dial::session_stream`):
+/// the client's `BytesMessage`s are the connection's bytes one way, the
+/// connection's bytes become `BytesMessage`s the other. Either side closing
+/// ends the session.
+async fn docker_session(
+    path: &std::path::Path,
+    headers: &SessionHeaders,
+    frames: impl futures::Stream<Item = bk::BytesMessage> + Send + 'static,
+) -> Result<BoxStream<bk::BytesMessage>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let conn = berth_gateway::buildkit::dial::session_stream(path, headers)
+        .await
+        .map_err(|e| {
+            audit::internal_error(&format!("buildkit session: {e}"));
+            GatewayError::client(
+                Code::Unavailable,
+                "buildkit is not reachable from the gateway",
+            )
+        })?;
+    let (mut rd, mut wr) = conn.into_split();
+    tokio::spawn(async move {
+        let mut frames = std::pin::pin!(frames);
+        while let Some(m) = frames.next().await {
+            if wr.write_all(&m.data).await.is_err() {
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; SESSION_CHUNK];
+        loop {
+            let n = match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let msg = bk::BytesMessage {
+                data: buf[..n].to_vec(),
+            };
+            if tx.send(Ok(msg)).await.is_err() {
+                break;
+            }
+        }
+    });
+    Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
 }
 
 /// Serves the BuildKit facade on `listener` until `shutdown` resolves.
@@ -388,8 +444,14 @@ mod tests {
             code: 2,
             message: "m".into(),
             details: vec![
-                any("github.com/moby/buildkit/util/stack.Stack", b"/root/go/src/x.go"),
-                any("type.googleapis.com/moby.buildkit.v1.errdefs.Source", b"src"),
+                any(
+                    "github.com/moby/buildkit/util/stack.Stack",
+                    b"/root/go/src/x.go",
+                ),
+                any(
+                    "type.googleapis.com/moby.buildkit.v1.errdefs.Source",
+                    b"src",
+                ),
                 any("type.googleapis.com/moby.buildkit.v1.errdefs.Vertex", b"v"),
                 any("github.com/moby/buildkit/errdefs.Source+json", b"{}"),
             ],

@@ -128,7 +128,14 @@ async fn load_into(
         }
         lines
     });
-    let result = import_archive(&up, &sandbox(namespace), path, &|_: &str, _: &str| Ok(()), &tx).await;
+    let result = import_archive(
+        &up,
+        &sandbox(namespace),
+        path,
+        &|_: &str, _: &str| Ok(()),
+        &tx,
+    )
+    .await;
     drop(tx);
     (result, collector.await.unwrap())
 }

@@ -140,12 +140,20 @@ impl PolicyEngine {
             let text =
                 std::fs::read_to_string(path).map_err(|e| PolicyError::Io(path.into(), e))?;
             let bad = |e: String| PolicyError::Parse(path.into(), e);
-            let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-            let keys: Vec<&String> = doc.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+            let doc: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+            let keys: Vec<&String> = doc
+                .as_object()
+                .map(|o| o.keys().collect())
+                .unwrap_or_default();
             if keys != [&"site".to_string()] {
-                return Err(bad("site data must be a JSON object whose only key is \"site\"".into()));
+                return Err(bad(
+                    "site data must be a JSON object whose only key is \"site\"".into(),
+                ));
             }
-            engine.add_data_json(&text).map_err(|e| bad(e.to_string()))?;
+            engine
+                .add_data_json(&text)
+                .map_err(|e| bad(e.to_string()))?;
         }
         // Evaluate each package once without input: a reference to a missing
         // function or a type error surfaces here rather than on a request.

@@ -13,9 +13,9 @@ use tonic::Request;
 
 use super::{method, relay_stream, reply, BoxStream, Method, Reply};
 use crate::audit::Peer;
-use berth_gateway::admission::image::Action;
 use crate::error::{GatewayError, Result};
 use crate::server::Ctx;
+use berth_gateway::admission::image::Action;
 
 const GET: Method = method!(
     "containerd.services.containers.v1.Containers",

@@ -12,9 +12,9 @@ use tonic::Request;
 
 use super::{method, reply, Method, Reply};
 use crate::audit::Peer;
-use berth_gateway::admission::image::Action;
 use crate::error::Result;
 use crate::server::Ctx;
+use berth_gateway::admission::image::Action;
 
 const GET: Method = method!("containerd.services.images.v1.Images", "Get", "images.get");
 const LIST: Method = method!(
@@ -107,7 +107,11 @@ impl Images {
             .as_ref()
             .map(|i| i.name.as_str())
             .unwrap_or_default();
-        let digest = req.image.as_ref().and_then(|i| i.target.as_ref()).map(|t| t.digest.as_str());
+        let digest = req
+            .image
+            .as_ref()
+            .and_then(|i| i.target.as_ref())
+            .map(|t| t.digest.as_str());
         ctx.admit_image(peer, &CREATE, Action::Create, name, digest)?;
         if let Some(image) = &req.image {
             ctx.check_labels(peer, &CREATE, &format!("image {name}"), image.labels.keys())?;
@@ -131,7 +135,11 @@ impl Images {
             .as_ref()
             .map(|i| i.name.as_str())
             .unwrap_or_default();
-        let digest = req.image.as_ref().and_then(|i| i.target.as_ref()).map(|t| t.digest.as_str());
+        let digest = req
+            .image
+            .as_ref()
+            .and_then(|i| i.target.as_ref())
+            .map(|t| t.digest.as_str());
         ctx.admit_image(peer, &UPDATE, Action::Update, name, digest)?;
         if let Some(image) = &req.image {
             ctx.check_labels(peer, &UPDATE, &format!("image {name}"), image.labels.keys())?;

@@ -134,7 +134,8 @@ impl RunOptions {
             // docker-init is bind-mounted from the host; berth has no host binaries to give.
             return Err(Invalid::unsupported("--init"));
         }
-        let pull = crate::commands::pull::PullPolicy::parse(a.pull.as_deref()).map_err(Invalid::cli)?;
+        let pull =
+            crate::commands::pull::PullPolicy::parse(a.pull.as_deref()).map_err(Invalid::cli)?;
         if let Some(p) = &a.platform {
             if p != &host_platform() {
                 return Err(Invalid::unsupported(format!("--platform {p}")));
