@@ -112,13 +112,7 @@ pub async fn import_archive(
     .map_err(|e| LoadError::Io(std::io::Error::other(format!("archive reader failed: {e}"))))??;
 
     for image in &plan.images {
-        let names: Vec<&str> = if image.names.is_empty() {
-            vec![""]
-        } else {
-            image.names.iter().map(String::as_str).collect()
-        };
-        for name in names {
-            let record = images::record_name(name, &image.target);
+        for (_, record) in records(image) {
             admit(&record, &image.target.digest.to_string()).map_err(LoadError::Refused)?;
         }
     }
@@ -149,6 +143,20 @@ pub async fn import_archive(
             Err(e)
         }
     }
+}
+
+/// Each name an image of the plan is loaded as ("" for an unnamed one),
+/// with the image record it becomes.
+fn records(image: &plan::ImagePlan) -> Vec<(&str, String)> {
+    let names: Vec<&str> = if image.names.is_empty() {
+        vec![""]
+    } else {
+        image.names.iter().map(String::as_str).collect()
+    };
+    names
+        .into_iter()
+        .map(|name| (name, images::record_name(name, &image.target)))
+        .collect()
 }
 
 async fn apply(
@@ -211,13 +219,7 @@ async fn apply(
     let mut done = images::Published::default();
     let mut loaded = Vec::new();
     for image in &plan.images {
-        let names: Vec<&str> = if image.names.is_empty() {
-            vec![""]
-        } else {
-            image.names.iter().map(String::as_str).collect()
-        };
-        for name in names {
-            let record = images::record_name(name, &image.target);
+        for (name, record) in records(image) {
             if let Err(e) = images::publish(s, &record, &image.target, &mut done).await {
                 images::unpublish(s, done).await;
                 return Err(e);
