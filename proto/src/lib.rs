@@ -10,6 +10,20 @@ pub use containerd_client;
 /// `google.protobuf.Empty` as prost maps it.
 pub type Empty = ();
 
+/// `google.rpc.Status`: what a gRPC error's `grpc-status-details-bin`
+/// carries. BuildKit puts the Dockerfile location of a failed step there
+/// (`errdefs.Source`); the gateway filters the details and the CLI prints
+/// that location.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    #[prost(string, tag = "2")]
+    pub message: String,
+    #[prost(message, repeated, tag = "3")]
+    pub details: Vec<prost_types::Any>,
+}
+
 /// The only value a client may put in a task's or exec's `stdin`, `stdout`
 /// or `stderr` field: "connect this stream to the gateway's relay". An empty
 /// field means the stream is not connected (/dev/null). Anything else — a

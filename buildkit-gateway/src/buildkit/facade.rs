@@ -20,6 +20,7 @@ use berth_gateway::buildkit::{self as decide, BuildSandbox};
 use berth_gateway::policy::PolicyEngine;
 use berth_gateway::sandbox::Sandbox;
 use berth_proto::buildkit::control::{self as bk, control_client::ControlClient, control_server};
+use berth_proto::RpcStatus;
 use futures::StreamExt;
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
@@ -127,17 +128,6 @@ fn upstream(s: Status) -> GatewayError {
         }
         None => GatewayError::client(s.code(), s.message()),
     }
-}
-
-/// `google.rpc.Status`, the payload of a gRPC error's details.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-    #[prost(message, repeated, tag = "3")]
-    details: Vec<prost_types::Any>,
 }
 
 /// The details of `s` re-encoded with only its `errdefs.Source` entries,

@@ -3,18 +3,8 @@
 //! `ERROR: failed to solve: <reason>`.
 
 use berth_proto::buildkit::pb;
+use berth_proto::RpcStatus;
 use prost::Message;
-
-/// `google.rpc.Status`, the payload of a gRPC error's details.
-#[derive(Clone, PartialEq, Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-    #[prost(message, repeated, tag = "3")]
-    details: Vec<prost_types::Any>,
-}
 
 /// BuildKit's `errdefs.Source`: where in a source file an error is.
 #[derive(Clone, PartialEq, Message)]
