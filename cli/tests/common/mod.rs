@@ -12,6 +12,7 @@
 mod build;
 mod fixture;
 pub mod registry;
+pub mod sandbox_b;
 mod snapshot;
 mod table;
 
