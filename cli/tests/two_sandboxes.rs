@@ -471,3 +471,67 @@ fn nothing_of_sandbox_b_is_visible_or_changeable_from_sandbox_a() {
         .failed()
         .stderr_has("Permission denied");
 }
+
+#[test]
+fn sandbox_b_cannot_reach_sandbox_a_over_the_network() {
+    stack_b();
+    let _serial = serial();
+    let mut made = Made::default();
+    // A serves a secret on the sandbox's address (containers share its netns).
+    let secret = unique("net-secret");
+    let port = (20000 + std::process::id() % 20000).to_string();
+    let server = unique("two-a-httpd");
+    made.container(Side::A, &server);
+    Side::A
+        .docker(&[
+            "run",
+            "-d",
+            "--name",
+            &server,
+            "busybox",
+            "sh",
+            "-c",
+            &format!("mkdir /w && echo {secret} > /w/f && exec httpd -f -p {port} -h /w"),
+        ])
+        .ok();
+    let url = format!("http://10.200.0.2:{port}/f");
+    // Positive control: A reaches it.
+    let seen = eventually(Duration::from_secs(10), || {
+        let out = Side::A.run(&["curl", "-sS", "--noproxy", "*", "--max-time", "3", &url]);
+        out.stdout.contains(&secret).then_some(())
+    });
+    assert!(
+        seen.is_some(),
+        "A's own agent must reach its server at {url}"
+    );
+
+    // B's agent: directly refused by B's walls, through the proxy filtered.
+    let out = Side::B.run(&["curl", "-sS", "--noproxy", "*", "--max-time", "3", &url]);
+    assert_eq!(out.code, 7, "expected curl's 'Couldn't connect':\n{out}");
+    assert!(!out.stdout.contains(&secret), "{out}");
+    let out = Side::B.run(&[
+        "curl",
+        "-sS",
+        "--max-time",
+        "3",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &url,
+    ]);
+    assert_eq!(
+        out.stdout.trim(),
+        "403",
+        "the proxy must refuse A's address:\n{out}"
+    );
+
+    // B's containers (in B's netns): the same.
+    let probe = format!(
+        "nc -w 3 10.200.0.2 {port} </dev/null; echo direct=$?; \
+         printf 'GET {url} HTTP/1.0\\r\\n\\r\\n' | nc -w 3 10.200.0.1 3128"
+    );
+    let out = Side::B.docker(&["run", "--rm", "busybox", "sh", "-c", &probe]);
+    out.ok().stdout_has("direct=1").stdout_has("403");
+    assert!(!out.stdout.contains(&secret), "{out}");
+}
