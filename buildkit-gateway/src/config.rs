@@ -52,6 +52,11 @@ pub struct Config {
     pub volume_roots: Vec<PathBuf>,
     /// The only snapshotter containers may use.
     pub snapshotter: String,
+    /// Per-sandbox quotas, a `[quota]` table (`quota.rs`): `content_bytes`
+    /// (default 20 GiB; also bounds a decompressed `load` archive),
+    /// `snapshots` (default 4096), `leases` (client leases, default 1024).
+    #[serde(default)]
+    pub quota: crate::quota::Quotas,
 }
 
 impl Config {
@@ -115,5 +120,16 @@ snapshotter = "overlayfs"
         assert!(err.to_string().contains("needs buildkit_upstream"), "{err}");
         let err = load("buildkit_upstream = \"tcp://1.2.3.4:1\"\n").unwrap_err();
         assert!(err.to_string().contains("is not unix:///path"), "{err:#}");
+    }
+
+    #[test]
+    fn quota_keys_default_and_refuse_typos() {
+        use crate::quota::{Quotas, DEFAULT_SNAPSHOTS};
+        assert_eq!(load("").unwrap().quota, Quotas::default());
+        let cfg = load("[quota]\ncontent_bytes = 1024\nleases = 3\n").unwrap();
+        assert_eq!(cfg.quota.content_bytes, 1024);
+        assert_eq!(cfg.quota.leases, 3);
+        assert_eq!(cfg.quota.snapshots, DEFAULT_SNAPSHOTS);
+        assert!(load("[quota]\ncontent = 1\n").is_err());
     }
 }

@@ -102,6 +102,7 @@ impl From<LoadError> for GatewayError {
             LoadError::Upstream(s) => GatewayError::Upstream(s),
             LoadError::Io(e) => GatewayError::internal("image load", e),
             LoadError::Refused(d) => GatewayError::Denied(d),
+            LoadError::Quota(e) => GatewayError::client(Code::ResourceExhausted, e.0),
         }
     }
 }

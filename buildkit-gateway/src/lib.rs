@@ -9,5 +9,6 @@ pub mod buildkit;
 pub mod config;
 pub mod load;
 pub mod policy;
+pub mod quota;
 pub mod sandbox;
 pub mod upstream;

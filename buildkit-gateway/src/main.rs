@@ -130,6 +130,7 @@ async fn serve(
         engine,
         relays,
         tmp_dir: dirs.tmp,
+        quotas: cfg.quota,
     });
 
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;

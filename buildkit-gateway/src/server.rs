@@ -28,6 +28,8 @@ pub struct Ctx {
     pub relays: Relays,
     /// Where `Images/Load` spools archives (gateway-private).
     pub tmp_dir: PathBuf,
+    /// The sandbox's content, snapshot and lease quotas (config `[quota]`).
+    pub quotas: berth_gateway::quota::Quotas,
 }
 
 impl Ctx {
@@ -76,6 +78,26 @@ impl Ctx {
             }
         }
         Ok(())
+    }
+
+    /// A quota refusal (ResourceExhausted), logged like a policy refusal
+    /// under the rule `quota`.
+    pub fn over_quota(
+        &self,
+        peer: Peer,
+        m: &Method,
+        object: &str,
+        e: berth_gateway::quota::Exceeded,
+    ) -> GatewayError {
+        audit::decision(&audit::Decision {
+            peer,
+            method: m.path,
+            object,
+            verdict: Verdict::Deny,
+            rule: "quota",
+            reasons: std::slice::from_ref(&e.0),
+        });
+        GatewayError::client(tonic::Code::ResourceExhausted, e.0)
     }
 
     /// Logs an admission's outcome and passes on the admitted value.

@@ -49,6 +49,13 @@ impl Archive {
     /// Opens the spooled archive, decompressing gzip (detected by magic) into
     /// an unlinked file beside it, and reads its name table.
     pub fn open(path: &Path) -> Result<Self, LoadError> {
+        Self::open_bounded(path, MAX_ARCHIVE_BYTES)
+    }
+
+    /// `open`, with gzip decompression stopped past `limit` bytes (at most
+    /// `MAX_ARCHIVE_BYTES`): a load gets the sandbox's content quota.
+    pub fn open_bounded(path: &Path, limit: u64) -> Result<Self, LoadError> {
+        let limit = limit.min(MAX_ARCHIVE_BYTES);
         let mut file = File::open(path)?;
         let mut magic = [0u8; 6];
         let n = read_up_to(&file, &mut magic, 0)?;
@@ -58,7 +65,7 @@ impl Archive {
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or(Path::new("."));
-            file = gunzip_to_unlinked(&file, dir, MAX_ARCHIVE_BYTES)?;
+            file = gunzip_to_unlinked(&file, dir, limit)?;
             true
         } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
             return Err(invalid(
@@ -197,6 +204,16 @@ impl Archive {
         Ok(buf)
     }
 
+    /// An entry's bytes as a reader (positioned reads, so regions can be
+    /// read side by side).
+    pub fn region(&self, loc: Loc) -> Region<'_> {
+        Region {
+            file: &self.file,
+            pos: loc.offset,
+            end: loc.offset + loc.size,
+        }
+    }
+
     /// Reads the first bytes of an entry (for compression magic).
     pub fn head(&self, loc: Loc, buf: &mut [u8]) -> Result<usize, LoadError> {
         let want = buf.len().min(loc.size as usize);
@@ -250,6 +267,28 @@ impl Archive {
             done += n as u64;
         }
         Ok(())
+    }
+}
+
+/// The bytes of one entry, read in place.
+pub struct Region<'a> {
+    file: &'a File,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for Region<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let want = buf.len().min((self.end - self.pos) as usize);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        self.pos += n as u64;
+        Ok(n)
     }
 }
 
@@ -328,7 +367,9 @@ fn check_link(name: &str, target: &str, kind: Kind) -> Result<(), LoadError> {
 /// Decompresses into a file that is unlinked as soon as it is created, so
 /// nothing is left on disk whatever happens. The output is bounded: a small
 /// gzip bomb cannot fill the gateway's disk.
-fn gunzip_to_unlinked(src: &File, dir: &Path, limit: u64) -> Result<File, LoadError> {
+///
+/// Public for the fuzz targets (`buildkit-gateway/fuzz`, `gzip_inflate`).
+pub fn gunzip_to_unlinked(src: &File, dir: &Path, limit: u64) -> Result<File, LoadError> {
     let tmp_path = dir.join(format!(".berth-load-{:016x}.tar", rand::random::<u64>()));
     let mut out = OpenOptions::new()
         .read(true)

@@ -16,15 +16,20 @@
 //! before anything is written; one the sandbox lacks is refused
 //! ("blob … is neither in the archive nor in the sandbox").
 
-mod archive;
+/// Public for the fuzz targets (`buildkit-gateway/fuzz`): the archive reader
+/// is the first code to see a hostile `docker load` archive.
+pub mod archive;
 mod content;
 mod images;
+mod inspect;
 pub(crate) mod names;
 mod oci;
-mod plan;
+/// Public for the fuzz targets: the plan decoder reads the archive's JSON.
+pub mod plan;
 #[cfg(test)]
 mod stack_test;
-mod tar;
+/// Public for the fuzz targets: the bounded tar header reader.
+pub mod tar;
 #[cfg(test)]
 mod testdata;
 mod unpack;
@@ -34,6 +39,7 @@ use std::sync::Arc;
 
 use berth_proto::berth::v1::LoadedImage;
 
+use crate::quota::{self, Quotas, Reservation};
 use crate::sandbox::Sandbox;
 use crate::upstream::Upstream;
 
@@ -65,6 +71,9 @@ pub enum LoadError {
     /// The image policy refused a name the archive gives (PermissionDenied).
     #[error("{0}")]
     Refused(crate::admission::Denied),
+    /// The load would pass one of the sandbox's quotas (ResourceExhausted).
+    #[error("{0}")]
+    Quota(#[from] crate::quota::Exceeded),
 }
 
 /// Decides each image record a load would create, by its record name and
@@ -92,20 +101,25 @@ async fn progress_line(progress: &tokio::sync::mpsc::Sender<String>, line: Strin
 /// Imports the archive spooled at `path` (OCI layout or `docker save`, plain
 /// or gzip) into the sandbox's namespace: blobs under a lease, layers
 /// unpacked by the gateway, image records created last. Every record name
-/// is decided by `admit` before anything is written. On error nothing is
-/// left behind. Progress lines go to `progress`.
+/// is decided by `admit` before anything is written, and so are the
+/// sandbox's `quotas` (the decompressed archive and the layers it unpacks
+/// are bounded by the content quota; its new blobs must fit in it). On
+/// error nothing is left behind. Progress lines go to `progress`.
 pub async fn import_archive(
     up: &Upstream,
     sb: &Sandbox,
+    quotas: &Quotas,
     path: &Path,
     admit: Admit<'_>,
     progress: &tokio::sync::mpsc::Sender<String>,
 ) -> Result<Vec<LoadedImage>, LoadError> {
     // Decode and decide (blocking file reads) before touching containerd.
     let owned = path.to_path_buf();
+    let limit = quotas.content_bytes;
     let (archive, plan) = tokio::task::spawn_blocking(move || -> Result<_, LoadError> {
-        let archive = archive::Archive::open(&owned)?;
+        let archive = archive::Archive::open_bounded(&owned, limit)?;
         let plan = plan::plan(&archive)?;
+        inspect::layers(&archive, &plan, limit)?;
         Ok((Arc::new(archive), plan))
     })
     .await
@@ -116,6 +130,9 @@ pub async fn import_archive(
             admit(&record, &image.target.digest.to_string()).map_err(LoadError::Refused)?;
         }
     }
+
+    // Held until the load ends: concurrent loads see these bytes as taken.
+    let _reserved = check_quotas(up, sb, quotas, &plan).await?;
 
     let format = match plan.format {
         plan::Format::OciLayout => "OCI layout",
@@ -143,6 +160,46 @@ pub async fn import_archive(
             Err(e)
         }
     }
+}
+
+/// Refuses a plan whose new blobs (declared sizes of those the namespace
+/// lacks) would pass the content quota, or whose layers to unpack would
+/// pass the snapshot quota; reserves the bytes for the load.
+async fn check_quotas(
+    up: &Upstream,
+    sb: &Sandbox,
+    quotas: &Quotas,
+    plan: &plan::Plan,
+) -> Result<Reservation, LoadError> {
+    let _gate = quota::CONTENT_GATE.enter().await;
+    let held = quota::content_held(up)
+        .await
+        .map_err(|s| upstream_error("listing the sandbox's content", s))?;
+    let adding = quota::new_bytes(&held, plan.blobs.iter().map(|b| (b.digest.as_str(), b.size)));
+    let total = held.values().fold(0u64, |sum, s| sum.saturating_add(*s));
+    let reservation = Reservation::take(total, adding, quotas.content_bytes)?;
+    let mut manifests = std::collections::HashSet::new();
+    let layers: u64 = plan
+        .images
+        .iter()
+        .filter_map(|i| i.unpack.as_ref())
+        .filter(|u| manifests.insert(u.manifest.clone()))
+        .map(|u| u.layers.len() as u64)
+        .sum();
+    if layers > 0 {
+        let count = quota::snapshot_count(up, &sb.snapshotter)
+            .await
+            .map_err(|s| upstream_error("listing the sandbox's snapshots", s))?;
+        quota::check_count(
+            "image archive",
+            "snapshots",
+            "quota.snapshots",
+            count,
+            layers,
+            quotas.snapshots,
+        )?;
+    }
+    Ok(reservation)
 }
 
 /// Each name an image of the plan is loaded as ("" for an unnamed one),

@@ -131,6 +131,7 @@ async fn load_into(
     let result = import_archive(
         &up,
         &sandbox(namespace),
+        &crate::quota::Quotas::default(),
         path,
         &|_: &str, _: &str| Ok(()),
         &tx,

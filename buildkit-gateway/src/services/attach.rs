@@ -190,6 +190,7 @@ mod tests {
             no_proxy: String::new(),
             volume_roots: vec![],
             snapshotter: "overlayfs".into(),
+            quota: Default::default(),
         };
         let ctx = Arc::new(Ctx {
             up: Upstream::new(&cfg.containerd_socket, &cfg.namespace).unwrap(),
@@ -197,6 +198,7 @@ mod tests {
             engine: PolicyEngine::load(&cfg.policy_dir).unwrap(),
             relays: Relays::new(dir.join("io"), dir.join("logs")),
             tmp_dir: dir.join("tmp"),
+            quotas: Default::default(),
         });
         let listener = tokio::net::UnixListener::bind(&cfg.listen_containerd).unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use berth_gateway::quota::{self, Gate};
 use berth_proto::containerd::leases::leases_server;
 use berth_proto::Empty;
 use containerd_client::services::v1 as api;
@@ -49,6 +50,9 @@ impl leases_server::Leases for Leases {
     }
 }
 
+/// Serialises the count and the Create it allows (quota `leases`).
+static CREATE_GATE: Gate = Gate::new();
+
 /// Prefix of the lease IDs the gateway creates for itself.
 const GATEWAY_LEASE_PREFIX: &str = "berth-";
 
@@ -76,6 +80,20 @@ impl Leases {
                 .keys()
                 .filter(|k| k.as_str() != berth_gateway::upstream::LABEL_GC_EXPIRE),
         )?;
+        // The client's own leases count; the gateway's (its prefix) are
+        // bounded by the loads and snapshots they hold.
+        let _gate = CREATE_GATE.enter().await;
+        let count =
+            quota::lease_count(&ctx.up, |id| !id.starts_with(GATEWAY_LEASE_PREFIX)).await?;
+        quota::check_count(
+            &format!("lease {}", req.id),
+            "leases",
+            "quota.leases",
+            count,
+            1,
+            ctx.quotas.leases,
+        )
+        .map_err(|e| ctx.over_quota(peer, &CREATE, &req.id, e))?;
         Ok(ctx
             .up
             .leases()

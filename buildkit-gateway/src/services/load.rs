@@ -89,10 +89,12 @@ async fn run(ctx: &Ctx, peer: Peer, mut inbound: Streaming<LoadRequest>, tx: &Tx
             }
         };
         total += msg.chunk.len() as u64;
-        if total > MAX_ARCHIVE {
+        // An archive larger than the content quota cannot fit in it.
+        let max = MAX_ARCHIVE.min(ctx.quotas.content_bytes);
+        if total > max {
             return Err(GatewayError::invalid(format!(
-                "refusing image archive: larger than {} GiB",
-                MAX_ARCHIVE >> 30
+                "refusing image archive: larger than {}",
+                berth_gateway::quota::human(max)
             )));
         }
         file.write_all(&msg.chunk)
@@ -120,7 +122,14 @@ async fn run(ctx: &Ctx, peer: Peer, mut inbound: Streaming<LoadRequest>, tx: &Tx
                 }),
             }
         };
-        let res = load::import_archive(&ctx.up, &ctx.sb, &spool.path, &admit, &ptx).await;
+        let res = load::import_archive(
+            &ctx.up,
+            &ctx.sb,
+            &ctx.quotas,
+            &spool.path,
+            &admit,
+            &ptx,
+        ).await;
         drop(ptx);
         drop(spool);
         res

@@ -3,6 +3,7 @@
 //! client gets none (boundary rule 2; Snapshots.Mounts is not served — the
 //! gateway computes a task's rootfs itself).
 
+use berth_gateway::quota::{self, Gate};
 use berth_gateway::upstream::Upstream;
 use std::sync::Arc;
 
@@ -83,6 +84,9 @@ impl snapshots_server::Snapshots for Snapshots {
     }
 }
 
+/// Serialises the count and the Prepare it allows (quota `snapshots`).
+static PREPARE_GATE: Gate = Gate::new();
+
 /// How long a prepared snapshot survives without a container referring to it.
 const PREPARE_LEASE_MINUTES: i64 = 10;
 
@@ -124,6 +128,18 @@ impl Snapshots {
         // (its metadata never reaches containerd), so the gateway takes a
         // short-lived one, dropped when a container names the snapshot
         // (Containers.Create) or the snapshot is removed.
+        let _gate = PREPARE_GATE.enter().await;
+        let count = quota::snapshot_count(&ctx.up, &req.snapshotter).await?;
+        let object = format!("snapshot {}", req.key);
+        quota::check_count(
+            &object,
+            "snapshots",
+            "quota.snapshots",
+            count,
+            1,
+            ctx.quotas.snapshots,
+        )
+        .map_err(|e| ctx.over_quota(peer, &PREPARE, &req.key, e))?;
         let lease = Upstream::prepare_lease_id(&req.key);
         ctx.up
             .expiring_lease(&lease, chrono::Duration::minutes(PREPARE_LEASE_MINUTES))
