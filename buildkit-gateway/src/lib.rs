@@ -7,6 +7,7 @@
 pub mod admission;
 pub mod buildkit;
 pub mod config;
+pub mod events;
 pub mod load;
 pub mod policy;
 pub mod quota;

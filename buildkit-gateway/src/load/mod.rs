@@ -21,7 +21,8 @@
 pub mod archive;
 mod content;
 mod images;
-mod inspect;
+/// Public for the fuzz targets: the layer reader sees hostile tar and gzip.
+pub mod inspect;
 pub(crate) mod names;
 mod oci;
 /// Public for the fuzz targets: the plan decoder reads the archive's JSON.
