@@ -112,6 +112,10 @@ fn make(side: Side, made: &mut Made, build: bool) -> Objects {
         out.ok();
         let id = side.docker(&["image", "inspect", "-f", "{{.Id}}", &built_tag]);
         id.ok();
+        // Run once: its layer is unpacked into a committed snapshot of A's own.
+        side.docker(&["run", "--rm", &built_tag, "cat", "/unique"])
+            .ok()
+            .stdout_has(&built_tag);
         (built_tag, id.stdout.trim().to_string())
     });
     // The log line has reached the gateway's log before anyone looks.
@@ -278,6 +282,31 @@ fn ctr_matrix(viewer: Side, obj: &Objects, owner: &NsState, secrets: &[String]) 
         snapshot_keys.contains(&obj.running_id.as_str()),
         "the owner's running container has a snapshot keyed by its ID: {snapshot_keys:?}"
     );
+    if obj.built.is_some() {
+        let committed = owner
+            .items
+            .iter()
+            .filter(|l| l.starts_with("snapshot ") && l.ends_with(" Committed"))
+            .filter(|l| snapshot_keys.iter().any(|k| l.contains(k)));
+        assert!(
+            committed.count() > 0,
+            "the owner's build left a committed snapshot of its own: {snapshot_keys:?}"
+        );
+    }
+    // A snapshot of the viewer's own on top of one of the owner's
+    // committed snapshots: the parent is not found in the viewer's namespace.
+    let committed = owner
+        .items
+        .iter()
+        .filter(|l| l.starts_with("snapshot ") && l.ends_with(" Committed"))
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter(|k| snapshot_keys.contains(k));
+    for key in committed {
+        let child = unique("two-child");
+        let err = raw_prepare(viewer.gateway_socket(), &child, key)
+            .expect_err("preparing on the other sandbox's snapshot");
+        assert_eq!(err.code(), tonic::Code::NotFound, "parent {key}: {err:?}");
+    }
     for ns in [viewer.namespace(), obj.side.namespace()] {
         let c = |args: &[&str]| viewer.ctr(ns, args);
         for args in [
@@ -534,4 +563,55 @@ fn sandbox_b_cannot_reach_sandbox_a_over_the_network() {
     let out = Side::B.docker(&["run", "--rm", "busybox", "sh", "-c", &probe]);
     out.ok().stdout_has("direct=1").stdout_has("403");
     assert!(!out.stdout.contains(&secret), "{out}");
+}
+
+#[test]
+fn the_same_names_in_sandbox_b_are_b_own() {
+    stack_b();
+    let _serial = serial();
+    let mut made = Made::default();
+    let a = make(Side::A, &mut made, false);
+    let a_before = ours(&NsState::take(NAMESPACE), &a, &[]);
+
+    // B makes objects under A's very names: they are B's, beside A's.
+    made.container(Side::B, &a.running);
+    made.image(Side::B, &a.tag_ref);
+    made.lease(Side::B, &a.lease);
+    Side::B
+        .docker(&["run", "-d", "--name", &a.running, "busybox", "sleep", "600"])
+        .ok();
+    Side::B.docker(&["tag", "busybox", &a.tag]).ok();
+    Side::B
+        .ctr(B_NAMESPACE, &["leases", "create", "--id", &a.lease])
+        .ok();
+    let b_id = Side::B
+        .docker(&["inspect", "-f", "{{.Id}}", &a.running])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    assert_ne!(b_id, a.running_id, "B's container is not A's");
+    let logs = Side::B.docker(&["logs", &a.running]);
+    logs.ok();
+    assert!(
+        !logs.stdout.contains(&a.log_line),
+        "B read A's log:\n{logs}"
+    );
+    let b_state = NsState::take(B_NAMESPACE);
+    assert!(!b_state.matching(&b_id).is_empty(), "{b_state:#?}");
+    assert!(!b_state.matching(&a.tag_ref).is_empty(), "{b_state:#?}");
+    assert!(b_state.matching(&a.running_id).is_empty(), "{b_state:#?}");
+
+    // Removing them in B removes B's only.
+    Side::B.docker(&["rm", "-f", &a.running]).ok();
+    Side::B.docker(&["rmi", &a.tag]).ok();
+    Side::B.ctr(B_NAMESPACE, &["leases", "rm", &a.lease]).ok();
+    let b_after = NsState::take(B_NAMESPACE);
+    for gone in [&b_id, &a.tag_ref, &a.lease] {
+        assert!(
+            b_after.matching(gone).is_empty(),
+            "{gone} left in B: {b_after:#?}"
+        );
+    }
+    assert_unchanged(&a, &a_before, &[]);
 }

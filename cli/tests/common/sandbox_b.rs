@@ -222,3 +222,29 @@ impl Drop for Made {
         }
     }
 }
+
+/// Snapshots.Prepare of `key` on `parent`, without labels, straight to a
+/// gateway socket from the test process (as `raw_api` does: `ctr`'s own
+/// prepare adds a `containerd.io/gc.root` label that the gateway refuses
+/// before it looks at the parent).
+pub fn raw_prepare(socket: &'static str, key: &str, parent: &str) -> Result<(), tonic::Status> {
+    use containerd_client::services::v1::snapshots::snapshots_client::SnapshotsClient;
+    use containerd_client::services::v1::snapshots::PrepareSnapshotRequest;
+    block_on(async {
+        let channel = tonic::transport::Endpoint::try_from("http://gateway.invalid")
+            .expect("endpoint")
+            .connect_with_connector(tower::service_fn(move |_| async move {
+                let stream = tokio::net::UnixStream::connect(socket).await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+            }))
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {socket}: {e}"));
+        let req = PrepareSnapshotRequest {
+            snapshotter: "overlayfs".to_string(),
+            key: key.to_string(),
+            parent: parent.to_string(),
+            ..Default::default()
+        };
+        SnapshotsClient::new(channel).prepare(req).await.map(|_| ())
+    })
+}
