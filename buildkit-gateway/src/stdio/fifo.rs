@@ -19,9 +19,14 @@
 //!   over the FIFOs of a process that is already gone (recovery after a
 //!   restart) opens and drops one, or it would wait for EOF forever.
 //! * stdin: the shim opens a read end and a write end of its own (the latter
-//!   is what Tasks.CloseIO closes). The gateway opens its end O_RDWR so the
-//!   open neither blocks nor fails with ENXIO before the shim is there, and
-//!   bytes written early wait in the pipe.
+//!   is what Tasks.CloseIO closes). It opens both with containerd's fifo
+//!   package, which opens in a goroutine, so the read end may appear only
+//!   after Tasks.Start returned. A FIFO's bytes live only while some end is
+//!   open, and a reader that opens after every writer left waits for a writer
+//!   forever. So the gateway opens its write end only once a reader is there
+//!   (a non-blocking write-open fails with ENXIO until then) and never holds
+//!   an end without one: no byte is written, and no end is closed, before
+//!   the shim's reader exists.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -61,14 +66,18 @@ pub fn reader(path: &Path) -> io::Result<pipe::Receiver> {
     pipe::Receiver::from_file(file)
 }
 
-/// The gateway's write end of a stdin FIFO, opened O_RDWR (see above).
-pub fn stdin_writer(path: &Path) -> io::Result<pipe::Sender> {
-    let file = OpenOptions::new()
-        .read(true)
+/// The gateway's write end of a stdin FIFO, if a reader (the shim's) has
+/// opened it; `None` while none has. Never blocks.
+pub fn stdin_writer(path: &Path) -> io::Result<Option<pipe::Sender>> {
+    let opened = OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
-        .open(path)?;
-    pipe::Sender::from_file(file)
+        .open(path);
+    match opened {
+        Ok(file) => pipe::Sender::from_file(file).map(Some),
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]
@@ -165,27 +174,29 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn stdin_writer_opens_before_any_reader_and_keeps_early_bytes() {
+    async fn stdin_writer_opens_only_once_a_reader_is_there() {
         let dir = tempdir();
         let p = dir.join("stdin");
         make(&p).unwrap();
-        let mut tx = stdin_writer(&p).unwrap();
-        tx.write_all(b"early\n").await.unwrap();
+        assert!(stdin_writer(&p).unwrap().is_none(), "no reader yet");
 
+        // The shim's reader blocks in open until a writer comes; it already
+        // counts as a reader while it waits.
         let path = p.clone();
-        let (opened_tx, opened) = std::sync::mpsc::channel();
         let shim = std::thread::spawn(move || {
-            let mut r = File::open(&path).unwrap();
-            opened_tx.send(()).unwrap();
             let mut s = String::new();
-            io::Read::read_to_string(&mut r, &mut s).unwrap();
+            io::Read::read_to_string(&mut File::open(&path).unwrap(), &mut s).unwrap();
             s
         });
-        // The gateway closes its end only once the shim's reader is there
-        // (the relay waits for Tasks.Start for that reason).
-        opened.recv().unwrap();
+        let mut tx = loop {
+            if let Some(tx) = stdin_writer(&p).unwrap() {
+                break tx;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        };
+        tx.write_all(b"typed\n").await.unwrap();
         drop(tx);
-        assert_eq!(shim.join().unwrap(), "early\n");
+        assert_eq!(shim.join().unwrap(), "typed\n");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

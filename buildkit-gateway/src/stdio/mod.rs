@@ -427,10 +427,8 @@ fn open_relay(
         }
         outputs.push(OutputPipe { stream, rx, keep });
     }
-    let stdin = match &paths.stdin {
-        Some(p) => Some(fifo::stdin_writer(p).map_err(io_err(format!("opening {}", p.display())))?),
-        None => None,
-    };
+    // Opened on first use, once the shim's reader is there (fifo.rs).
+    let stdin = paths.stdin.clone();
     let log = match log {
         Some(p) => {
             Some(LogWriter::open(p).map_err(io_err(format!("opening log {}", p.display())))?)

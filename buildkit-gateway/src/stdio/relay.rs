@@ -5,13 +5,16 @@
 
 use std::fs::File;
 use std::io;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
 use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
 
+use super::fifo;
 use super::log::{now_nanos, LogWriter, Stream};
 use crate::audit;
 
@@ -20,6 +23,9 @@ const CHUNK: usize = 32 << 10;
 /// Chunks buffered per attached client before the relay waits for it: a slow
 /// client slows the process down, as with docker attach.
 const SUBSCRIBER_BUFFER: usize = 64;
+/// How often the stdin FIFO is tried until the shim's reader has opened it
+/// (a few milliseconds after Tasks.Start or Tasks.Create returned).
+const STDIN_POLL: Duration = Duration::from_millis(5);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
@@ -66,13 +72,20 @@ pub struct OutputPipe {
     pub keep: bool,
 }
 
+/// The gateway's side of a process's stdin FIFO.
+enum Stdin {
+    /// The shim's reader has not been seen yet.
+    Unopened(PathBuf),
+    Open(pipe::Sender),
+    Closed,
+}
+
 pub struct Process {
     /// For messages: `container` or `container/exec`.
     pub name: String,
-    stdin: tokio::sync::Mutex<Option<pipe::Sender>>,
+    stdin: tokio::sync::Mutex<Stdin>,
     has_stdin: bool,
     placeholders: Mutex<Vec<File>>,
-    connected: watch::Sender<bool>,
     fanout: Mutex<Fanout>,
     ended: watch::Sender<bool>,
     /// Bumped after every log append, for `logs --follow`.
@@ -86,17 +99,18 @@ impl Process {
     pub fn start(
         name: String,
         outputs: Vec<OutputPipe>,
-        stdin: Option<pipe::Sender>,
+        stdin: Option<PathBuf>,
         placeholders: Vec<File>,
         log: Option<LogWriter>,
     ) -> Arc<Self> {
-        let connected = placeholders.is_empty();
         let proc = Arc::new(Self {
             name,
             has_stdin: stdin.is_some(),
-            stdin: tokio::sync::Mutex::new(stdin),
+            stdin: tokio::sync::Mutex::new(match stdin {
+                Some(path) => Stdin::Unopened(path),
+                None => Stdin::Closed,
+            }),
             placeholders: Mutex::new(placeholders),
-            connected: watch::Sender::new(connected),
             fanout: Mutex::new(Fanout::default()),
             ended: watch::Sender::new(false),
             logged: watch::Sender::new(0),
@@ -113,10 +127,9 @@ impl Process {
     }
 
     /// The shim opened its ends: from now on EOF on an output FIFO means the
-    /// process's output ended, and stdin may be closed without losing bytes.
+    /// process's output ended.
     pub fn connect(&self) {
         lock(&self.placeholders).clear();
-        self.connected.send_replace(true);
     }
 
     pub fn has_stdin(&self) -> bool {
@@ -149,24 +162,48 @@ impl Process {
         rx
     }
 
+    /// Writes to the process's stdin, first waiting for the shim's reader
+    /// (fifo.rs says why). Fails once stdin was closed or the process ended.
     pub async fn write_stdin(&self, data: &[u8]) -> io::Result<()> {
-        match self.stdin.lock().await.as_mut() {
+        let mut stdin = self.stdin.lock().await;
+        match self.open_stdin(&mut stdin).await? {
             Some(tx) => tx.write_all(data).await,
             None => Err(io::Error::new(io::ErrorKind::BrokenPipe, "stdin is closed")),
         }
     }
 
-    /// Closes the gateway's end of stdin once the shim holds its own, so
-    /// bytes written before Tasks.Start are not lost with the pipe. The shim
-    /// still holds a write end: the caller must also send Tasks.CloseIO.
+    /// Closes the gateway's end of stdin, once the shim's reader is there so
+    /// that it sees the bytes and, after Tasks.CloseIO drops the shim's own
+    /// write end, EOF. The caller must also send Tasks.CloseIO.
     pub async fn close_stdin(&self) {
-        let mut connected = self.connected.subscribe();
-        let mut ended = self.ended.subscribe();
-        tokio::select! {
-            _ = connected.wait_for(|c| *c) => {}
-            _ = ended.wait_for(|e| *e) => {}
+        let mut stdin = self.stdin.lock().await;
+        let _ = self.open_stdin(&mut stdin).await;
+        *stdin = Stdin::Closed;
+    }
+
+    /// The open write end: opened now if the shim's reader has come, else
+    /// waited for; `None` when stdin is closed or the process ended first.
+    async fn open_stdin<'a>(&self, stdin: &'a mut Stdin) -> io::Result<Option<&'a mut pipe::Sender>> {
+        if let Stdin::Unopened(path) = stdin {
+            let mut ended = self.ended.subscribe();
+            let opened = loop {
+                if let Some(tx) = fifo::stdin_writer(path)? {
+                    break Some(tx);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(STDIN_POLL) => {}
+                    _ = ended.wait_for(|e| *e) => break None,
+                }
+            };
+            *stdin = match opened {
+                Some(tx) => Stdin::Open(tx),
+                None => Stdin::Closed,
+            };
         }
-        self.stdin.lock().await.take();
+        Ok(match stdin {
+            Stdin::Open(tx) => Some(tx),
+            _ => None,
+        })
     }
 
     /// Stops relaying now: the process is gone or was never created.
@@ -176,7 +213,7 @@ impl Process {
         }
         lock(&self.placeholders).clear();
         if let Ok(mut stdin) = self.stdin.try_lock() {
-            stdin.take();
+            *stdin = Stdin::Closed;
         }
         self.end();
     }

@@ -161,8 +161,12 @@ async fn failed_create_leaves_no_fifo_and_frees_the_id() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// The client's bytes and its close may come before the shim's reader has
+/// opened the FIFO (containerd opens it in a goroutine, possibly after
+/// Tasks.Start returned): both wait for it, so the bytes arrive and the
+/// reader still sees EOF.
 #[tokio::test]
-async fn stdin_reaches_the_process_and_closes() {
+async fn stdin_written_and_closed_before_the_reader_opens_still_arrives() {
     let dir = tempdir();
     let r = relays(&dir);
     let pending = r
@@ -171,29 +175,24 @@ async fn stdin_reaches_the_process_and_closes() {
     let stdin = pending.paths().stdin.clone().unwrap();
     pending.commit();
     let proc = r.get("c3", "x").unwrap();
-    proc.write_stdin(b"typed\n").await.unwrap();
 
-    // close_stdin must wait until the shim connected (Tasks.Start).
-    let closing = {
+    let client = {
         let proc = proc.clone();
-        tokio::spawn(async move { proc.close_stdin().await })
+        tokio::spawn(async move {
+            proc.write_stdin(b"typed\n").await.unwrap();
+            proc.close_stdin().await;
+        })
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(!closing.is_finished());
+    assert!(!client.is_finished(), "closed before any reader was there");
 
-    let (opened_tx, opened) = std::sync::mpsc::channel();
     let shim = std::thread::spawn(move || {
-        let mut f = File::open(&stdin).unwrap();
-        opened_tx.send(()).unwrap();
         let mut s = String::new();
-        io::Read::read_to_string(&mut f, &mut s).unwrap();
+        io::Read::read_to_string(&mut File::open(&stdin).unwrap(), &mut s).unwrap();
         s
     });
-    tokio::task::spawn_blocking(move || opened.recv().unwrap())
-        .await
-        .unwrap();
+    client.await.unwrap();
     r.connect("c3", "x");
-    closing.await.unwrap();
     assert_eq!(
         tokio::task::spawn_blocking(move || shim.join().unwrap())
             .await
@@ -208,6 +207,32 @@ async fn stdin_reaches_the_process_and_closes() {
         .unwrap()
         .unwrap();
     r.remove_container("c3");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A process that never opened its stdin (it failed to start, or is gone):
+/// a pending close returns once the relay ended instead of waiting forever.
+#[tokio::test]
+async fn closing_stdin_of_a_process_that_never_read_it_returns_when_it_ends() {
+    let dir = tempdir();
+    let r = relays(&dir);
+    let pending = r
+        .prepare("c4", "x", Streams { stdin: true, ..OUT })
+        .unwrap();
+    pending.commit();
+    let proc = r.get("c4", "x").unwrap();
+    let closing = {
+        let proc = proc.clone();
+        tokio::spawn(async move { proc.close_stdin().await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!closing.is_finished());
+    r.connect("c4", "x");
+    tokio::time::timeout(Duration::from_secs(5), closing)
+        .await
+        .expect("close returns once the output ended")
+        .unwrap();
+    r.remove_container("c4");
     std::fs::remove_dir_all(dir).unwrap();
 }
 
