@@ -60,6 +60,7 @@ fn sandbox() -> Sandbox {
         volume_roots: vec!["/var/lib/berth-stack/workspace".into()],
         snapshotter: "overlayfs".into(),
         state_dir: "/var/lib/berth-stack/gateway".into(),
+        userns: None,
     }
 }
 

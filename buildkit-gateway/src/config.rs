@@ -57,6 +57,9 @@ pub struct Config {
     /// `snapshots` (default 4096), `leases` (client leases, default 1024).
     #[serde(default)]
     pub quota: crate::quota::Quotas,
+    /// `{ uid, gid, size }`: every container in a user namespace, root at host uid/gid (`userns`).
+    #[serde(default)]
+    pub userns: Option<crate::userns::IdMap>,
 }
 
 impl Config {

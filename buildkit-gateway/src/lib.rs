@@ -13,3 +13,4 @@ pub mod policy;
 pub mod quota;
 pub mod sandbox;
 pub mod upstream;
+pub mod userns;

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::config::Config;
+use crate::userns::{self, IdMap};
 
 /// The only runtime a container may use (boundary rule 3).
 pub const RUNTIME: &str = "io.containerd.runc.v2";
@@ -39,6 +40,10 @@ pub struct Sandbox {
     pub volume_roots: Vec<PathBuf>,
     pub snapshotter: String,
     pub state_dir: PathBuf,
+    /// The sandbox's ID range: when set, every container runs in a user
+    /// namespace mapping its root to this range, on remapped snapshots
+    /// (`crate::userns`).
+    pub userns: Option<IdMap>,
 }
 
 impl Sandbox {
@@ -69,7 +74,14 @@ impl Sandbox {
             volume_roots: cfg.volume_roots.clone(),
             snapshotter: cfg.snapshotter.clone(),
             state_dir: cfg.state_dir.clone(),
+            userns: cfg.userns,
         }
+    }
+
+    /// Where containers in a user namespace find the sandbox's sysfs (see
+    /// `userns::ensure_sysfs`).
+    pub fn userns_sysfs(&self) -> PathBuf {
+        userns::sysfs_dir(&self.state_dir)
     }
 
     /// cgroup path of a container, under a parent per sandbox namespace.

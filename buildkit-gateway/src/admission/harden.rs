@@ -6,11 +6,11 @@
 //! checked is copied, everything else is left out. Only these bytes go on.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    Capabilities, Capability, Linux, LinuxCapabilities, LinuxNamespace, LinuxResources, Process,
-    Root, Spec,
+    Capabilities, Capability, Linux, LinuxCapabilities, LinuxNamespace, LinuxResources, Mount,
+    Process, Root, Spec,
 };
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -188,11 +188,58 @@ fn namespaces(sb: &Sandbox, private_network: bool) -> Vec<LinuxNamespace> {
     } else {
         json!({"type": "network", "path": sb.netns_path})
     };
+    let user = sb.userns.map(|_| "user");
     ["pid", "ipc", "uts", "mount", "cgroup"]
         .into_iter()
+        .chain(user)
         .map(|t| from_json(json!({ "type": t })))
         .chain([from_json(network)])
         .collect()
+}
+
+/// The read-only bind of the sandbox's sysfs that replaces /sys in a
+/// user namespace.
+fn userns_sysfs(sb: &Sandbox) -> Mount {
+    from_json(json!({
+        "destination": "/sys",
+        "type": "bind",
+        "source": sb.userns_sysfs(),
+        "options": ["bind", "ro", "nosuid", "noexec", "nodev"],
+    }))
+}
+
+/// The bind mounts the gateway itself adds (not below a volume root): the
+/// proxy CA and, with user namespaces, the sandbox's sysfs. Tasks.Create's
+/// recheck of the client's binds leaves these out.
+pub fn gateway_binds(sb: &Sandbox) -> Vec<Mount> {
+    let mut own: Vec<Mount> = sb.proxy_ca.iter().map(|ca| mounts::proxy_ca(ca)).collect();
+    if sb.userns.is_some() {
+        own.push(userns_sysfs(sb));
+    }
+    own
+}
+
+/// With the sandbox's user namespace on: the gateway's ID mappings (the
+/// client's never pass: policy refuses them and `linux` is built afresh),
+/// and /sys as a read-only bind of the sandbox's sysfs when the container
+/// joins the sandbox's network namespace — runc cannot mount sysfs for a
+/// network namespace its user namespace does not own (EPERM), and a bind
+/// of the host's /sys would show the host's interfaces.
+fn user_namespace(sb: &Sandbox, private_network: bool, linux: &mut Linux, mounts: &mut [Mount]) {
+    let Some(map) = sb.userns else {
+        return;
+    };
+    let (uid, gid) = map.spec_mappings();
+    linux.set_uid_mappings(Some(from_json(uid)));
+    linux.set_gid_mappings(Some(from_json(gid)));
+    if private_network {
+        return;
+    }
+    for m in mounts.iter_mut() {
+        if m.destination() == Path::new("/sys") {
+            *m = userns_sysfs(sb);
+        }
+    }
 }
 
 /// The spec forwarded for container `id`, as JSON bytes.
@@ -209,6 +256,7 @@ pub fn container_spec(sb: &Sandbox, id: &str, spec: Spec) -> Result<Vec<u8>, Har
 
     let mut linux: Linux = empty();
     linux.set_namespaces(Some(namespaces(sb, private_network)));
+    user_namespace(sb, private_network, &mut linux, &mut mounts);
     linux.set_resources(Some(resources(client_linux.resources().as_ref())));
     linux.set_cgroups_path(Some(PathBuf::from(sb.cgroups_path(id))));
     linux.set_seccomp(Some(seccomp::default_profile()));
@@ -252,4 +300,142 @@ pub fn to_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
         }
     }
     serde_json::to_vec(&v).expect("JSON values serialise")
+}
+
+#[cfg(test)]
+mod userns_tests {
+    use super::super::testkit::{self, bind, container, engine, spec, World};
+    use super::super::{container_create, recheck_binds};
+    use crate::userns::IdMap;
+    use serde_json::{json, Value};
+
+    fn userns_world() -> World {
+        let mut w = World::new();
+        w.sb.userns = Some(IdMap::new(100000, 200000, 65536).unwrap());
+        w
+    }
+
+    fn forwarded(w: &World, s: &Value) -> (Value, containerd_client::services::v1::Container) {
+        let (c, _) = container_create(engine(), &w.sb, container(s)).unwrap();
+        let v = serde_json::from_slice(&c.spec.as_ref().unwrap().value).unwrap();
+        (v, c)
+    }
+
+    fn namespace_types(v: &Value) -> Vec<String> {
+        v["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn mount_at<'a>(v: &'a Value, destination: &str) -> &'a Value {
+        v["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == destination)
+            .unwrap()
+    }
+
+    #[test]
+    fn the_gateway_adds_its_user_namespace_and_mappings() {
+        let w = userns_world();
+        let (v, _) = forwarded(&w, &spec());
+        assert!(namespace_types(&v).contains(&"user".to_string()));
+        assert_eq!(
+            v["linux"]["uidMappings"],
+            json!([{"containerID": 0, "hostID": 100000, "size": 65536}])
+        );
+        assert_eq!(
+            v["linux"]["gidMappings"],
+            json!([{"containerID": 0, "hostID": 200000, "size": 65536}])
+        );
+        // The network namespace is still the sandbox's.
+        let net = v["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["type"] == "network")
+            .unwrap();
+        assert_eq!(net["path"], testkit::NETNS);
+    }
+
+    #[test]
+    fn sys_is_a_read_only_bind_of_the_sandbox_sysfs() {
+        let w = userns_world();
+        let (v, _) = forwarded(&w, &spec());
+        let sys = mount_at(&v, "/sys");
+        assert_eq!(sys["type"], "bind");
+        assert_eq!(
+            sys["source"],
+            w.sb.userns_sysfs().to_string_lossy().as_ref()
+        );
+        let options: Vec<&str> = sys["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o.as_str().unwrap())
+            .collect();
+        for o in ["ro", "nosuid", "noexec", "nodev"] {
+            assert!(options.contains(&o), "{o} missing in {options:?}");
+        }
+        assert!(!options.contains(&"rbind"), "{options:?}");
+    }
+
+    #[test]
+    fn a_private_network_keeps_its_own_sysfs() {
+        let w = userns_world();
+        let mut s = spec();
+        s["annotations"] = json!({ berth_proto::labels::NETWORK: "none" });
+        let (v, _) = forwarded(&w, &s);
+        assert_eq!(mount_at(&v, "/sys")["type"], "sysfs");
+        assert!(namespace_types(&v).contains(&"user".to_string()));
+    }
+
+    #[test]
+    fn client_mappings_and_user_namespaces_are_still_refused() {
+        let w = userns_world();
+        let mut s = spec();
+        s["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+        let err = container_create(engine(), &w.sb, container(&s)).unwrap_err();
+        assert!(
+            err.reasons
+                .contains(&"uid and gid mappings are not supported".to_string()),
+            "{err:?}"
+        );
+        let mut s = spec();
+        s["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user", "path": "/proc/1/ns/user"}));
+        let err = container_create(engine(), &w.sb, container(&s)).unwrap_err();
+        assert!(
+            err.reasons
+                .contains(&"user namespaces are not supported".to_string()),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn the_sysfs_bind_passes_the_task_create_recheck() {
+        let w = userns_world();
+        let mut s = spec();
+        s["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(bind(&format!("{}/data", w.workspace()), "/data"));
+        let (_, c) = forwarded(&w, &s);
+        recheck_binds(&w.sb, &c).unwrap();
+    }
+
+    #[test]
+    fn without_userns_nothing_changes() {
+        let w = World::new();
+        let (v, _) = forwarded(&w, &spec());
+        assert!(!namespace_types(&v).contains(&"user".to_string()));
+        assert!(v["linux"].get("uidMappings").is_none());
+        assert_eq!(mount_at(&v, "/sys")["type"], "sysfs");
+    }
 }

@@ -366,11 +366,11 @@ pub fn recheck_binds(sb: &Sandbox, container: &api::Container) -> Result<(), Den
         .as_ref()
         .and_then(|any| serde_json::from_slice(&any.value).ok())
         .ok_or_else(|| refuse("the container's spec cannot be read".into()))?;
-    // The proxy CA's bind is the gateway's own and not below a volume root.
+    // The gateway's own binds (proxy CA, userns sysfs) are not below a volume root.
     let mut spec = spec;
-    if let (Some(ca), Some(all)) = (&sb.proxy_ca, spec.mounts().clone()) {
-        let own = mounts::proxy_ca(ca);
-        spec.set_mounts(Some(all.into_iter().filter(|m| *m != own).collect()));
+    if let Some(all) = spec.mounts().clone() {
+        let own = harden::gateway_binds(sb);
+        spec.set_mounts(Some(all.into_iter().filter(|m| !own.contains(m)).collect()));
     }
     mounts::recheck_binds(&sb.volume_roots, &spec).map_err(|e| refuse(e.to_string()))
 }

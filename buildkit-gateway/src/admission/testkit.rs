@@ -62,6 +62,7 @@ impl World {
             volume_roots: vec![ws],
             snapshotter: "overlayfs".into(),
             state_dir: dir.path().join("state"),
+            userns: None,
         };
         Self { dir, sb }
     }

@@ -108,6 +108,7 @@ fn sandbox(namespace: &str) -> Sandbox {
         volume_roots: Vec::new(),
         snapshotter: "overlayfs".into(),
         state_dir: std::env::temp_dir(),
+        userns: None,
     }
 }
 

@@ -191,6 +191,7 @@ mod tests {
             volume_roots: vec![],
             snapshotter: "overlayfs".into(),
             quota: Default::default(),
+            userns: None,
         };
         let ctx = Arc::new(Ctx {
             up: Upstream::new(&cfg.containerd_socket, &cfg.namespace).unwrap(),

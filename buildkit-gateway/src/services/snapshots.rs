@@ -14,8 +14,9 @@ use tonic::Request;
 
 use super::{method, relay_stream, reply, BoxStream, Method, Reply};
 use crate::audit::Peer;
-use crate::error::Result;
+use crate::error::{GatewayError, Result};
 use crate::server::Ctx;
+use berth_gateway::userns::{self, remap};
 
 const PREPARE: Method = method!(
     "containerd.services.snapshots.v1.Snapshots",
@@ -45,6 +46,8 @@ const USAGE: Method = method!(
 
 /// The gateway's rule name when it refuses another snapshotter.
 const RULE_SNAPSHOTTER: &str = "snapshots.snapshotter";
+/// The gateway's rule name when a client names one of its own snapshots.
+const RULE_GATEWAY_NAMES: &str = "snapshots.gateway_names";
 
 pub struct Snapshots(pub Arc<Ctx>);
 
@@ -109,6 +112,72 @@ impl Snapshots {
         ))
     }
 
+    /// Refuses a client's key (or a parent of another mapping) under the
+    /// gateway's own snapshot names (`userns::SNAPSHOT_PREFIX`).
+    fn gateway_names(&self, peer: Peer, m: &Method, key: &str, parent: &str) -> Result<()> {
+        let ctx = &self.0;
+        let own_parent = |p: &str| {
+            ctx.sb
+                .userns
+                .is_some_and(|map| p.starts_with(&format!("{}/", map.remapped_prefix())))
+        };
+        let name = if userns::is_gateway_snapshot(key) {
+            key
+        } else if userns::is_gateway_snapshot(parent) && !own_parent(parent) {
+            parent
+        } else {
+            return Ok(());
+        };
+        Err(ctx.refuse(
+            peer,
+            m,
+            key,
+            RULE_GATEWAY_NAMES,
+            format!(
+                "refusing snapshot {name}: names under {} are the gateway's (rule {RULE_GATEWAY_NAMES})",
+                userns::SNAPSHOT_PREFIX
+            ),
+        ))
+    }
+
+    /// With user namespaces on, a container's rootfs is prepared on the
+    /// remapped copy of the image's chain (made once, `userns::remap`); a
+    /// parent that already is one stays. Also refreshes the sandbox's sysfs
+    /// that such containers bind.
+    async fn userns_parent(&self, map: &userns::IdMap, parent: String) -> Result<String> {
+        let ctx = &self.0;
+        userns::ensure_sysfs(&ctx.sb.netns_path, &ctx.sb.state_dir)
+            .map_err(|e| GatewayError::internal("mounting the sandbox's sysfs", e))?;
+        if parent.is_empty() || userns::is_gateway_snapshot(&parent) {
+            return Ok(parent);
+        }
+        let started = std::time::Instant::now();
+        let (name, outcome) = remap::remapped_parent(
+            &ctx.up,
+            &ctx.sb.snapshotter,
+            map,
+            &ctx.sb.state_dir,
+            &parent,
+        )
+        .await
+        .map_err(|e| match e {
+            remap::RemapError::Upstream(s) => GatewayError::Upstream(s),
+            remap::RemapError::Internal(m) => GatewayError::internal("user namespace remap", m),
+        })?;
+        if let remap::Outcome::Made(done) = outcome {
+            crate::audit::info(&format!(
+                "remapped {parent} for uid {} gid {} as {name}: {} entries, {} relinked, {} with capabilities, {} ms",
+                map.uid,
+                map.gid,
+                done.entries,
+                done.relinked,
+                done.capabilities,
+                started.elapsed().as_millis()
+            ));
+        }
+        Ok(name)
+    }
+
     async fn prepare(
         &self,
         peer: Peer,
@@ -123,6 +192,10 @@ impl Snapshots {
             &format!("snapshot {}", req.key),
             req.labels.keys(),
         )?;
+        self.gateway_names(peer, &PREPARE, &req.key, &req.parent)?;
+        if let Some(map) = ctx.sb.userns {
+            req.parent = self.userns_parent(&map, req.parent).await?;
+        }
         // An active snapshot nothing refers to is garbage to containerd; the
         // client cannot hold a lease across Prepare and Containers.Create
         // (its metadata never reaches containerd), so the gateway takes a
@@ -144,10 +217,22 @@ impl Snapshots {
         ctx.up
             .expiring_lease(&lease, chrono::Duration::minutes(PREPARE_LEASE_MINUTES))
             .await?;
-        ctx.up
+        let prepared = ctx
+            .up
             .snapshots()
             .prepare(ctx.up.request_leased(req, &lease))
-            .await?;
+            .await;
+        if let Err(status) = prepared {
+            // Nothing was prepared for the lease to hold (e.g. a parent of
+            // another namespace is not found); an existing key keeps the
+            // lease that protects it.
+            if status.code() != tonic::Code::AlreadyExists {
+                if let Err(e) = ctx.up.drop_lease(&lease).await {
+                    crate::audit::warn(&format!("dropping lease {lease}: {}", e.message()));
+                }
+            }
+            return Err(status.into());
+        }
         Ok(api::PrepareSnapshotResponse { mounts: Vec::new() })
     }
 
@@ -155,6 +240,7 @@ impl Snapshots {
         let ctx = &self.0;
         req.snapshotter = self.snapshotter(peer, &REMOVE, &req.key, &req.snapshotter)?;
         ctx.decide(peer, &REMOVE, &req.key)?;
+        self.gateway_names(peer, &REMOVE, &req.key, "")?;
         let lease = Upstream::prepare_lease_id(&req.key);
         ctx.up.snapshots().remove(ctx.up.request(req)).await?;
         ctx.up.drop_lease(&lease).await?;
