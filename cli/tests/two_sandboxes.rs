@@ -615,3 +615,47 @@ fn the_same_names_in_sandbox_b_are_b_own() {
     }
     assert_unchanged(&a, &a_before, &[]);
 }
+
+/// The client's own leases of a namespace (the gateway's, `berth-…`, do
+/// not count against the quota).
+fn client_leases(ns: &str) -> usize {
+    NsState::take(ns)
+        .items
+        .iter()
+        .filter_map(|l| l.strip_prefix("lease "))
+        .filter(|id| !id.starts_with("berth-"))
+        .count()
+}
+
+#[test]
+fn sandbox_b_at_its_lease_quota_leaves_sandbox_a_its_own() {
+    stack_b();
+    let _serial = serial();
+    let mut made = Made::default();
+    // B fills its own quota: exactly B_LEASE_QUOTA of B's own, whatever A holds.
+    let start = client_leases(B_NAMESPACE);
+    let mut created = 0;
+    let refusal = loop {
+        assert!(
+            start + created <= B_LEASE_QUOTA,
+            "B created {created} leases beyond its quota of {B_LEASE_QUOTA}"
+        );
+        let id = unique("two-quota");
+        made.lease(Side::B, &id);
+        let out = Side::B.ctr(B_NAMESPACE, &["leases", "create", "--id", &id]);
+        if out.code != 0 {
+            break out;
+        }
+        created += 1;
+    };
+    assert_eq!(start + created, B_LEASE_QUOTA, "{refusal}");
+    assert!(ctr_error(&refusal).contains("quota.leases"), "{refusal}");
+    assert_eq!(client_leases(B_NAMESPACE), B_LEASE_QUOTA);
+    // A is not starved by B's exhaustion, and its leases never counted in B's.
+    let a_lease = unique("two-quota-a");
+    made.lease(Side::A, &a_lease);
+    Side::A
+        .ctr(NAMESPACE, &["leases", "create", "--id", &a_lease])
+        .ok();
+    assert!(client_leases(NAMESPACE) >= 1);
+}

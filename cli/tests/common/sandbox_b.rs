@@ -248,3 +248,6 @@ pub fn raw_prepare(socket: &'static str, key: &str, parent: &str) -> Result<(), 
         SnapshotsClient::new(channel).prepare(req).await.map(|_| ())
     })
 }
+
+/// Sandbox B's `quota.leases` (`B_LEASE_QUOTA` in fixtures/stack/lib.sh).
+pub const B_LEASE_QUOTA: usize = 8;
