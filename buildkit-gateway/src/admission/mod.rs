@@ -22,6 +22,7 @@ pub(crate) mod facts;
 pub mod harden;
 pub mod image;
 pub mod mounts;
+pub mod pin;
 pub mod seccomp;
 pub mod strict;
 

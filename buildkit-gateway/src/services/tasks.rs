@@ -311,6 +311,13 @@ async fn create(
     if let Err(denied) = admission::recheck_binds(&ctx.sb, &container) {
         return Err(ctx.refuse(peer, &CREATE, &id, &denied.rule, denied.message));
     }
+    // The recheck only narrows the race; runc gets each source as a
+    // staging mount of the directory the gateway opened, so a later swap
+    // changes nothing (admission::pin). The original spec is put back, and
+    // the staging mounts removed, once the task exists.
+    let pinned = admission::pin::pin_binds(&ctx.sb, &container)
+        .map_err(|d| ctx.refuse(peer, &CREATE, &id, &d.rule, d.message))?;
+    let original_spec = container.spec.clone();
     let mounts = MountsRequest {
         snapshotter: container.snapshotter,
         key: container.snapshot_key,
@@ -333,12 +340,26 @@ async fn create(
         .map(|p| p.paths().clone())
         .unwrap_or_default();
     (req.stdin, req.stdout, req.stderr) = fifo_fields(&paths);
-    let resp = ctx
-        .up
-        .tasks()
-        .create(ctx.up.request(req))
-        .await?
-        .into_inner();
+    let resp = match &pinned {
+        None => ctx.up.tasks().create(ctx.up.request(req)).await,
+        Some(p) => {
+            // One pinned create at a time: two creates of one container
+            // would share its staging paths and its spec.
+            let _one = PIN_LOCK.lock().await;
+            set_spec(&ctx, &id, p.spec.clone()).await?;
+            let resp = ctx.up.tasks().create(ctx.up.request(req)).await;
+            if let Some(spec) = original_spec {
+                if let Err(e) = set_spec(&ctx, &id, spec.value).await {
+                    // Its next task is refused by the recheck (the /proc
+                    // sources are below no volume root); nothing escapes.
+                    crate::audit::warn(&format!("restoring the spec of {id}: {e}"));
+                }
+            }
+            resp
+        }
+    }?
+    .into_inner();
+    drop(pinned);
     if let Some(p) = pending {
         p.commit();
         // The init process's shim opened its FIFO ends during Create.
@@ -378,6 +399,29 @@ async fn exec(ctx: Arc<Ctx>, peer: Peer, req: api::ExecProcessRequest) -> Result
     if let Some(p) = pending {
         p.commit();
     }
+    Ok(())
+}
+
+/// Serialises the Tasks.Create calls that run with a pinned spec.
+static PIN_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Replaces the spec of container `id` in containerd (the gateway's own
+/// update: only the spec, by mask).
+async fn set_spec(ctx: &Ctx, id: &str, spec: Vec<u8>) -> Result<()> {
+    let msg = api::UpdateContainerRequest {
+        container: Some(api::Container {
+            id: id.to_string(),
+            spec: Some(prost_types::Any {
+                type_url: admission::SPEC_TYPE_URL.to_string(),
+                value: spec,
+            }),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["spec".to_string()],
+        }),
+    };
+    ctx.up.containers().update(ctx.up.request(msg)).await?;
     Ok(())
 }
 
