@@ -24,7 +24,7 @@ unit-test: build
 # The build tests run one at a time: they share one BuildKit and the
 # sandbox's image store, and several of them remove what they built. Every
 # other integration test binary is listed in INTEGRATION_TESTS.
-INTEGRATION_TESTS := attacks_load buildkit_facade egress image_cmds image_policy images lifecycle pull raw_api refusals run tty two_sandboxes userns
+INTEGRATION_TESTS := attacks attacks_load buildkit_facade egress image_cmds image_policy images lifecycle pull raw_api refusals run tty two_sandboxes userns
 integration-test:
 	@for f in cli/tests/*.rs buildkit-gateway/tests/*.rs; do n=$$(basename "$$f" .rs); \
 	  case " $(INTEGRATION_TESTS) build " in *" $$n "*) ;; \
