@@ -252,8 +252,9 @@ mod tests {
         let paths = pending.paths().clone();
         pending.commit();
 
-        // A shim: opens its ends (Tasks.Create), then, once told the process
-        // runs, echoes stdin to stdout until EOF and says bye on stderr.
+        // A shim: opens its output ends (Tasks.Create), then, once told the
+        // process runs, its stdin end, echoes stdin to stdout until EOF and
+        // says bye on stderr.
         let (opened_tx, opened) = std::sync::mpsc::channel();
         let (go, go_rx) = std::sync::mpsc::channel::<()>();
         let shim = std::thread::spawn(move || {
@@ -265,9 +266,11 @@ mod tests {
                 .write(true)
                 .open(paths.stderr.unwrap())
                 .unwrap();
-            let mut stdin = File::open(paths.stdin.unwrap()).unwrap();
             opened_tx.send(()).unwrap();
             go_rx.recv().unwrap();
+            // containerd opens its stdin reader in a goroutine, which may
+            // run only after Tasks.Start returned: here, only now.
+            let mut stdin = File::open(paths.stdin.unwrap()).unwrap();
             let mut input = String::new();
             stdin.read_to_string(&mut input).unwrap();
             out.write_all(format!("echo:{input}").as_bytes()).unwrap();
