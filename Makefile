@@ -6,7 +6,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 STACK := fixtures/stack
 
-.PHONY: all deps build unit-test integration-test test demo stack-up stack-down sandbox status bench bench-build bench-registry lint clean
+.PHONY: all deps build unit-test integration-test test demo stack-up stack-down sandbox status bench bench-build bench-registry load lint clean
 
 all: build
 
@@ -25,12 +25,17 @@ unit-test: build
 # sandbox's image store, and several of them remove what they built. Every
 # other integration test binary is listed in INTEGRATION_TESTS.
 INTEGRATION_TESTS := attacks attacks_load buildkit_facade egress image_cmds image_policy images lifecycle pull raw_api refusals run tty two_sandboxes userns
+# The fault tests restart containerd, the BuildKit host and the gateway
+# (fixtures/stack/restart.sh): they run alone, after everything else, one
+# at a time.
+FAULT_TESTS := faults
 integration-test:
 	@for f in cli/tests/*.rs buildkit-gateway/tests/*.rs; do n=$$(basename "$$f" .rs); \
-	  case " $(INTEGRATION_TESTS) build " in *" $$n "*) ;; \
+	  case " $(INTEGRATION_TESTS) build $(FAULT_TESTS) " in *" $$n "*) ;; \
 	  *) echo "integration test $$n is not listed in INTEGRATION_TESTS (Makefile)" >&2; exit 1;; esac; done
 	$(CARGO) test --release --workspace --locked $(addprefix --test ,$(INTEGRATION_TESTS))
 	$(CARGO) test --release --workspace --locked --test build -- --test-threads=1
+	$(CARGO) test --release --workspace --locked $(addprefix --test ,$(FAULT_TESTS)) -- --test-threads=1
 
 # The stack is always taken down again, whether the tests pass or not.
 test: unit-test
@@ -66,6 +71,10 @@ bench-build: build
 # Pull and push against docker through the same proxy (stack up).
 bench-registry: build
 	fixtures/bench/registry.sh
+
+# 50 parallel run --rm and 10 parallel builds through one gateway (stack up).
+load: build
+	fixtures/load/run.sh
 
 lint:
 	$(CARGO) fmt --all --check
