@@ -3,7 +3,9 @@
 //! Every request the gateway sends carries exactly the sandbox's namespace;
 //! nothing the client sent as metadata is ever copied here.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use containerd_client::services::v1 as api;
 use tonic::metadata::MetadataValue;
@@ -15,6 +17,62 @@ pub const NAMESPACE_HEADER: &str = "containerd-namespace";
 pub const LEASE_HEADER: &str = "containerd-lease";
 /// Lease label after which containerd's GC removes the lease itself.
 pub const LABEL_GC_EXPIRE: &str = "containerd.io/gc.expire";
+
+/// How long a call whose answer outlives a containerd restart waits for
+/// containerd to come back (a restart takes a second or two; a containerd
+/// that stays away this long is down, and the client is told so).
+pub const RESTART_WINDOW: Duration = Duration::from_secs(30);
+/// Pause between attempts while containerd is away.
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
+/// Whether `s` says the connection to the daemon failed or broke, not that
+/// the daemon answered. tonic reports a refused or lost connection as
+/// Unavailable; a stream cut by the peer going away surfaces as Unknown,
+/// Cancelled or Internal with hyper's or h2's words at the start (a
+/// daemon's own errors may name connections further in: a registry's
+/// `dial tcp: connection refused` is an answer, not a lost daemon).
+pub fn connection_failed(s: &tonic::Status) -> bool {
+    use tonic::Code;
+    const CUT: [&str; 7] = [
+        "transport error",
+        "transport is closing",
+        "h2 protocol error",
+        "error reading a body from connection",
+        "connection error",
+        "connection closed",
+        "stream closed",
+    ];
+    match s.code() {
+        Code::Unavailable => true,
+        Code::Unknown | Code::Cancelled | Code::Internal => {
+            let m = s.message().trim_start().to_ascii_lowercase();
+            CUT.iter().any(|w| m.starts_with(w))
+        }
+        _ => false,
+    }
+}
+
+/// Calls `call` again while containerd is unreachable, for at most
+/// `window`. For calls whose answer survives a containerd restart: a
+/// task's process lives in its shim, containerd reconnects to the shim
+/// when it starts again, and `Tasks.Wait` then returns the real exit status
+/// (as dockerd's own wait does across a containerd restart). Any answer of
+/// containerd, and the last failure after `window`, is returned as it is.
+pub async fn retry_while_away<T, F, Fut>(window: Duration, mut call: F) -> Result<T, tonic::Status>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, tonic::Status>>,
+{
+    let deadline = tokio::time::Instant::now() + window;
+    loop {
+        match call().await {
+            Err(s) if connection_failed(&s) && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(RETRY_PAUSE).await;
+            }
+            res => return res,
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct Upstream {
@@ -156,5 +214,78 @@ impl Upstream {
     }
     pub fn version(&self) -> api::version_client::VersionClient<Channel> {
         api::version_client::VersionClient::new(self.channel())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tonic::{Code, Status};
+
+    #[test]
+    fn transport_failures_are_told_from_answers() {
+        assert!(connection_failed(&Status::unavailable(
+            "error trying to connect"
+        )));
+        assert!(connection_failed(&Status::unknown(
+            "h2 protocol error: error reading a body from connection"
+        )));
+        assert!(connection_failed(&Status::cancelled(
+            "transport is closing"
+        )));
+        assert!(!connection_failed(&Status::not_found("task x not found")));
+        assert!(!connection_failed(&Status::unknown(
+            "runc did not terminate successfully"
+        )));
+        assert!(!connection_failed(&Status::cancelled("context canceled")));
+        assert!(!connection_failed(&Status::unknown(
+            "failed to do request: dial tcp 10.201.0.4:5000: connection refused"
+        )));
+    }
+
+    #[tokio::test]
+    async fn retries_until_containerd_answers() {
+        let calls = AtomicUsize::new(0);
+        let res = retry_while_away(RESTART_WINDOW, || {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n < 3 {
+                    Err(Status::unavailable("connection refused"))
+                } else {
+                    Ok(137u32)
+                }
+            }
+        })
+        .await;
+        assert_eq!(res.unwrap(), 137);
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn answers_are_not_retried() {
+        let calls = AtomicUsize::new(0);
+        let res: Result<u32, _> = retry_while_away(RESTART_WINDOW, || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Err(Status::not_found("no such task")) }
+        })
+        .await;
+        assert_eq!(res.unwrap_err().code(), Code::NotFound);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn gives_up_after_the_window() {
+        let start = tokio::time::Instant::now();
+        let res: Result<u32, _> = retry_while_away(Duration::from_secs(1), || async {
+            Err(Status::unavailable("down"))
+        })
+        .await;
+        assert_eq!(res.unwrap_err().code(), Code::Unavailable);
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_secs(1) && waited < Duration::from_secs(3),
+            "{waited:?}"
+        );
     }
 }

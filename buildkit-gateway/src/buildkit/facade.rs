@@ -115,7 +115,7 @@ fn log(peer: Peer, m: &Method, object: &str, verdict: Verdict, rule: &str, reaso
 /// unreachable daemon is reworded, since the transport error names the
 /// gateway's upstream socket.
 fn upstream(s: Status) -> GatewayError {
-    if s.code() == Code::Unavailable {
+    if berth_gateway::upstream::connection_failed(&s) {
         audit::internal_error(&format!("buildkit unavailable: {}", s.message()));
         return GatewayError::client(
             Code::Unavailable,

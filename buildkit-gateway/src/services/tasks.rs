@@ -266,7 +266,14 @@ impl tasks_server::Tasks for Tasks {
                     &WAIT,
                     &process_object(&req.container_id, &req.exec_id),
                 )?;
-                Ok(ctx.up.tasks().wait(ctx.up.request(req)).await?.into_inner())
+                // Across a containerd restart (upstream::retry_while_away).
+                use berth_gateway::upstream::{retry_while_away, RESTART_WINDOW};
+                Ok(retry_while_away(RESTART_WINDOW, || {
+                    let (mut tasks, req) = (ctx.up.tasks(), ctx.up.request(req.clone()));
+                    async move { tasks.wait(req).await }
+                })
+                .await?
+                .into_inner())
             }
             .await,
         )
