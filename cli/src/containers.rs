@@ -388,6 +388,9 @@ pub fn snapshots_api(gw: &Gateway) -> SnapshotsClient<Channel> {
 /// `Error response from daemon: <message>`: how docker words anything its
 /// daemon (here: the gateway) refused or failed.
 pub fn daemon_message(status: &tonic::Status) -> String {
+    if let Some(e) = crate::error::CliError::unavailable(status) {
+        return e.message;
+    }
     let msg = status.message().trim();
     if msg.is_empty() {
         format!(

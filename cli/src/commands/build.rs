@@ -11,7 +11,8 @@
 //!
 //! Exit codes, as docker's: 1 when the build fails (a failing step, a
 //! refusal by the gateway, a bad flag: buildx prints all of them as
-//! `ERROR: …`), 125 when the gateway cannot be reached at all.
+//! `ERROR: …`), 125 when the gateway cannot be reached at all, or it or
+//! BuildKit behind it goes away during the build (`CliError::unavailable`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -209,6 +210,10 @@ async fn run(a: BuildArgs) -> Result<i32> {
         Err(status) => {
             display.done();
             debug_transfer(&stats, None);
+            // The gateway or BuildKit went away: a daemon error, not a failed build.
+            if let Some(e) = CliError::unavailable(&status) {
+                return Err(e);
+            }
             eprint!("{}", failure::report(&status));
             return Ok(1);
         }

@@ -213,6 +213,13 @@ pub async fn exec(gw: &Gateway, a: ExecArgs) -> Result<i32> {
         sig_proxy: false,
     };
     let result = stdio::run_attached(gw, id, &exec_id, io, start).await;
+    if result.is_err() {
+        // The attach was cut (the gateway restarted): no one could attach
+        // to the process again or learn its status; it must not stay.
+        if containers::kill(gw, id, &exec_id, 9).await.is_ok() {
+            let _ = containers::wait(gw, id, &exec_id).await;
+        }
+    }
     let delete = api::DeleteProcessRequest {
         container_id: id.to_string(),
         exec_id: exec_id.clone(),

@@ -434,6 +434,13 @@ pub async fn run(gw: &Gateway, a: RunArgs) -> Result<i32> {
     })
     .await;
     if opts.auto_remove {
+        if result.is_err() {
+            // The attach was cut (the gateway restarted): the process may
+            // still run in its shim; `--rm` must not leave it.
+            if containers::kill(gw, id, "", 9).await.is_ok() {
+                let _ = containers::wait(gw, id, "").await;
+            }
+        }
         cleanup(gw, id).await;
     }
     match result {
