@@ -187,7 +187,7 @@ mod tests {
     }
 
     #[test]
-    fn bind_sources_become_the_gateways_descriptors() {
+    fn bind_sources_become_staging_mounts_of_the_checked_directory() {
         let w = World::new();
         let ws = w.workspace();
         std::fs::write(format!("{ws}/data/marker"), b"pinned").unwrap();
