@@ -196,7 +196,7 @@ mod tests {
         #[allow(unsafe_code)]
         // SAFETY: the handler only stores to an atomic.
         unsafe {
-            libc::signal(libc::SIGPIPE, on_sigpipe as libc::sighandler_t);
+            libc::signal(libc::SIGPIPE, on_sigpipe as *const () as libc::sighandler_t);
         }
         let (a, b) = UnixStream::pair().unwrap();
         drop(b);
