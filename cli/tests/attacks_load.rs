@@ -193,25 +193,6 @@ fn harmless_layer() -> Layer {
 
 // --- assertions ------------------------------------------------------------------------
 
-/// Loads `bytes` as the agent; asserts exit 1 (docker load's), one line
-/// naming one of `keywords`, no image loaded, nothing new in containerd.
-#[track_caller]
-fn load_refused(tag: &str, bytes: &[u8], keywords: &[&str]) -> Out {
-    stack();
-    let _serial = serial();
-    let mut cleanup = Cleanup::new();
-    let dir = agent_dir(&mut cleanup, tag);
-    let path = format!("{dir}/archive.tar");
-    std::fs::write(&path, bytes).expect("writing the archive");
-    let before = Snapshot::take();
-    let out = docker(&["load", "-i", &path]);
-    out.code(1);
-    assert_one_line_message(&out, keywords);
-    assert!(!out.stdout.contains("Loaded image"), "{out}");
-    assert_nothing_new(&before, &out.cmd);
-    out
-}
-
 /// Nothing named `marker` exists anywhere a load could have written to.
 #[track_caller]
 fn nothing_outside(marker: &str) {

@@ -107,24 +107,6 @@ fn image_inspect_shows_the_image_id_and_tag() {
 
 // --- bad archives ------------------------------------------------------------------
 
-/// Writes `bytes` into a fresh workspace directory and loads it as the agent;
-/// asserts exit 1, a one-line message naming one of `keywords`, nothing new.
-#[track_caller]
-fn load_fails(tag: &str, bytes: &[u8], keywords: &[&str]) {
-    stack();
-    let _serial = serial();
-    let mut cleanup = Cleanup::new();
-    let dir = agent_dir(&mut cleanup, tag);
-    let path = format!("{dir}/archive.tar");
-    std::fs::write(&path, bytes).expect("writing the archive");
-    let before = Snapshot::take();
-    let out = docker(&["load", "-i", &path]);
-    out.code(1);
-    assert_one_line_message(&out, keywords);
-    assert!(!out.stdout.contains("Loaded image"), "{out}");
-    assert_nothing_new(&before, &out.cmd);
-}
-
 const ARCHIVE_WORDS: &[&str] = &[
     "archive",
     "tar",
@@ -139,7 +121,7 @@ const ARCHIVE_WORDS: &[&str] = &[
 fn load_of_a_truncated_archive_fails_cleanly() {
     let full = std::fs::read(BUSYBOX_TAR).expect("the fixture archive");
     // Cut inside the layer blob, the largest entry.
-    load_fails("truncated", &full[..full.len() / 2], ARCHIVE_WORDS);
+    load_refused("truncated", &full[..full.len() / 2], ARCHIVE_WORDS);
 }
 
 #[test]
@@ -154,7 +136,7 @@ fn load_of_random_bytes_fails_cleanly() {
             x as u8
         })
         .collect();
-    load_fails("random", &bytes, ARCHIVE_WORDS);
+    load_refused("random", &bytes, ARCHIVE_WORDS);
 }
 
 /// Rebuilds the fixture archive with its entries as given by `edit`, which
@@ -192,7 +174,7 @@ fn load_of_an_archive_with_dotdot_entries_fails_and_writes_nothing_outside() {
         entries.push((shallow.clone(), b"escaped\n".to_vec()));
         entries.push((deep.clone(), b"escaped\n".to_vec()));
     });
-    load_fails("dotdot", &bytes, &["..", "path", "entry"]);
+    load_refused("dotdot", &bytes, &["..", "path", "entry"]);
     let landed = format!("/tmp/{escape}");
     assert!(
         !std::path::Path::new(&landed).exists(),
@@ -267,7 +249,7 @@ fn renamed_fixture(name: &str, corrupt: bool) -> Vec<u8> {
 #[test]
 fn load_of_a_blob_that_does_not_match_its_digest_fails_cleanly() {
     let name = unique("digest");
-    load_fails(
+    load_refused(
         "digest",
         &renamed_fixture(&name, true),
         &["digest", "mismatch", "sha256", "verif"],

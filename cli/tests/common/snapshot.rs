@@ -75,12 +75,7 @@ impl Snapshot {
 
 fn ctr_lines(out: Out) -> Vec<String> {
     assert_eq!(out.code, 0, "listing the real containerd failed:\n{out}");
-    out.stdout
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
+    lines(&out)
 }
 
 /// Every entry under the gateway's io directory, and every FIFO anywhere in
@@ -247,4 +242,24 @@ pub fn assert_raw_refused(out: &Out, reasons: &[&str], before: &Snapshot) {
         "expected the refusal to name {reasons:?}:\n{out}"
     );
     assert_nothing_new(before, &out.cmd);
+}
+
+/// Writes `bytes` into a fresh workspace directory and loads it as the agent;
+/// asserts exit 1 (docker load's), one line naming one of `keywords`, no
+/// image loaded, nothing new in containerd.
+#[track_caller]
+pub fn load_refused(tag: &str, bytes: &[u8], keywords: &[&str]) -> Out {
+    stack();
+    let _serial = serial();
+    let mut cleanup = Cleanup::new();
+    let dir = agent_dir(&mut cleanup, tag);
+    let path = format!("{dir}/archive.tar");
+    std::fs::write(&path, bytes).expect("writing the archive");
+    let before = Snapshot::take();
+    let out = docker(&["load", "-i", &path]);
+    out.code(1);
+    assert_one_line_message(&out, keywords);
+    assert!(!out.stdout.contains("Loaded image"), "{out}");
+    assert_nothing_new(&before, &out.cmd);
+    out
 }
