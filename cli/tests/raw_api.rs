@@ -59,14 +59,6 @@ impl Drop for RealMarker {
     }
 }
 
-fn lines(out: &Out) -> Vec<String> {
-    out.stdout
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
-}
 
 // --- namespaces (rule 1) ---------------------------------------------------------
 

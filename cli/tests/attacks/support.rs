@@ -130,12 +130,3 @@ pub fn real_record(id: &str) -> String {
     out.stdout
 }
 
-/// Lines of a command's stdout, trimmed, without empty ones.
-pub fn lines(out: &Out) -> Vec<String> {
-    out.stdout
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
-}

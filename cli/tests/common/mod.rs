@@ -435,3 +435,13 @@ pub fn walk(root: &str) -> Vec<String> {
     }
     found
 }
+
+/// Lines of a command's stdout, trimmed, without empty ones.
+pub fn lines(out: &Out) -> Vec<String> {
+    out.stdout
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
