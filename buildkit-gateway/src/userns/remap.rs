@@ -112,7 +112,16 @@ pub async fn remapped_parent(
     );
     up.expiring_lease(&lease, chrono::Duration::minutes(LEASE_MINUTES))
         .await?;
-    let res = make(up, snapshotter, map, state_dir, chain, &name, &lease).await;
+    let remap = Remap {
+        up,
+        snapshotter,
+        map,
+        state_dir,
+        chain,
+        name: &name,
+        lease: &lease,
+    };
+    let res = remap.make().await;
     if let Err(s) = up.drop_lease(&lease).await {
         // The lease expires by itself; the copy is referenced by its chain.
         eprintln!("berth-gateway: dropping lease {lease}: {}", s.message());
@@ -139,112 +148,117 @@ async fn existing(up: &Upstream, snapshotter: &str, name: &str) -> Result<bool, 
     }
 }
 
-async fn make(
-    up: &Upstream,
-    snapshotter: &str,
-    map: &IdMap,
-    state_dir: &Path,
-    chain: &str,
-    name: &str,
-    lease: &str,
-) -> Result<shift::Shifted, RemapError> {
-    let tmp_key = format!(
-        "{SNAPSHOT_PREFIX}-tmp/{}",
-        &lease[SNAPSHOT_PREFIX.len() + 1..]
-    );
-    let prepare = PrepareSnapshotRequest {
-        snapshotter: snapshotter.to_string(),
-        key: tmp_key.clone(),
-        parent: chain.to_string(),
-        labels: HashMap::new(),
-    };
-    let mounts = up
-        .snapshots()
-        .prepare(up.request_leased(prepare, lease))
-        .await?
-        .into_inner()
-        .mounts;
-    let res = shift_and_commit(
-        up,
-        snapshotter,
-        map,
-        state_dir,
-        chain,
-        name,
-        lease,
-        &tmp_key,
-        mounts,
-    )
-    .await;
-    if res.is_err() {
-        let remove = RemoveSnapshotRequest {
-            snapshotter: snapshotter.to_string(),
-            key: tmp_key,
-        };
-        let _ = up.snapshots().remove(up.request(remove)).await;
-    }
-    res
+/// One copy being made: what `make` and `shift_and_commit` both need.
+struct Remap<'a> {
+    up: &'a Upstream,
+    snapshotter: &'a str,
+    map: &'a IdMap,
+    state_dir: &'a Path,
+    chain: &'a str,
+    /// The committed name of the copy.
+    name: &'a str,
+    /// The gateway's lease on the work in progress.
+    lease: &'a str,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn shift_and_commit(
-    up: &Upstream,
-    snapshotter: &str,
-    map: &IdMap,
-    state_dir: &Path,
-    chain: &str,
-    name: &str,
-    lease: &str,
-    tmp_key: &str,
-    mounts: Vec<containerd_client::types::Mount>,
-) -> Result<shift::Shifted, RemapError> {
-    let target: PathBuf = state_dir
-        .join(STATE_SUBDIR)
-        .join("mnt")
-        .join(&lease[SNAPSHOT_PREFIX.len() + 1..]);
-    let map_copy = *map;
-    let target_copy = target.clone();
-    let shifted = tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(&target_copy)?;
-        let res = mount::with_mount(&mounts, &target_copy, |root| {
-            shift::shift_tree(root, &map_copy)
-        });
-        let _ = std::fs::remove_dir(&target_copy);
+impl Remap<'_> {
+    async fn make(&self) -> Result<shift::Shifted, RemapError> {
+        let Remap {
+            up,
+            snapshotter,
+            chain,
+            lease,
+            ..
+        } = *self;
+        let tmp_key = format!(
+            "{SNAPSHOT_PREFIX}-tmp/{}",
+            &lease[SNAPSHOT_PREFIX.len() + 1..]
+        );
+        let prepare = PrepareSnapshotRequest {
+            snapshotter: snapshotter.to_string(),
+            key: tmp_key.clone(),
+            parent: chain.to_string(),
+            labels: HashMap::new(),
+        };
+        let mounts = up
+            .snapshots()
+            .prepare(up.request_leased(prepare, lease))
+            .await?
+            .into_inner()
+            .mounts;
+        let res = self.shift_and_commit(&tmp_key, mounts).await;
+        if res.is_err() {
+            let remove = RemoveSnapshotRequest {
+                snapshotter: snapshotter.to_string(),
+                key: tmp_key,
+            };
+            let _ = up.snapshots().remove(up.request(remove)).await;
+        }
         res
-    })
-    .await
-    .map_err(|e| internal("remap task", e))?
-    .map_err(|e| internal(&format!("remapping {chain}"), e))?;
+    }
 
-    let labels = HashMap::from([
-        (
-            LABEL_MAP.to_string(),
-            format!("{}:{}:{}", map.uid, map.gid, map.size),
-        ),
-        (LABEL_CHAIN.to_string(), chain.to_string()),
-    ]);
-    let commit = CommitSnapshotRequest {
-        snapshotter: snapshotter.to_string(),
-        name: name.to_string(),
-        key: tmp_key.to_string(),
-        labels,
-    };
-    up.snapshots()
-        .commit(up.request_leased(commit, lease))
-        .await?;
-    // The chain keeps the copy: both go when the image's chain goes.
-    let key = gc_label(snapshotter, map);
-    let update = UpdateSnapshotRequest {
-        snapshotter: snapshotter.to_string(),
-        info: Some(Info {
-            name: chain.to_string(),
-            labels: HashMap::from([(key.clone(), name.to_string())]),
-            ..Default::default()
-        }),
-        update_mask: Some(prost_types::FieldMask {
-            paths: vec![format!("labels.{key}")],
-        }),
-    };
-    up.snapshots().update(up.request(update)).await?;
-    Ok(shifted)
+    async fn shift_and_commit(
+        &self,
+        tmp_key: &str,
+        mounts: Vec<containerd_client::types::Mount>,
+    ) -> Result<shift::Shifted, RemapError> {
+        let Remap {
+            up,
+            snapshotter,
+            map,
+            state_dir,
+            chain,
+            name,
+            lease,
+        } = *self;
+        let target: PathBuf = state_dir
+            .join(STATE_SUBDIR)
+            .join("mnt")
+            .join(&lease[SNAPSHOT_PREFIX.len() + 1..]);
+        let map_copy = *map;
+        let target_copy = target.clone();
+        let shifted = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&target_copy)?;
+            let res = mount::with_mount(&mounts, &target_copy, |root| {
+                shift::shift_tree(root, &map_copy)
+            });
+            let _ = std::fs::remove_dir(&target_copy);
+            res
+        })
+        .await
+        .map_err(|e| internal("remap task", e))?
+        .map_err(|e| internal(&format!("remapping {chain}"), e))?;
+
+        let labels = HashMap::from([
+            (
+                LABEL_MAP.to_string(),
+                format!("{}:{}:{}", map.uid, map.gid, map.size),
+            ),
+            (LABEL_CHAIN.to_string(), chain.to_string()),
+        ]);
+        let commit = CommitSnapshotRequest {
+            snapshotter: snapshotter.to_string(),
+            name: name.to_string(),
+            key: tmp_key.to_string(),
+            labels,
+        };
+        up.snapshots()
+            .commit(up.request_leased(commit, lease))
+            .await?;
+        // The chain keeps the copy: both go when the image's chain goes.
+        let key = gc_label(snapshotter, map);
+        let update = UpdateSnapshotRequest {
+            snapshotter: snapshotter.to_string(),
+            info: Some(Info {
+                name: chain.to_string(),
+                labels: HashMap::from([(key.clone(), name.to_string())]),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec![format!("labels.{key}")],
+            }),
+        };
+        up.snapshots().update(up.request(update)).await?;
+        Ok(shifted)
+    }
 }
