@@ -7,6 +7,9 @@ mod audit;
 // (`berth_gateway::buildkit`).
 #[path = "buildkit/facade.rs"]
 mod buildkit_facade;
+// Its accept loop and the sessions opened with `POST /session`.
+#[path = "buildkit/facade_upgrade.rs"]
+mod buildkit_upgrade;
 mod error;
 mod server;
 mod services;

@@ -49,6 +49,11 @@ fn require_stack() {
 }
 
 fn start_gateway() -> Gateway {
+    start_gateway_to(&format!("docker+unix://{BUILDHOST_SOCKET}"))
+}
+
+/// A gateway forwarding BuildKit calls to `upstream`.
+fn start_gateway_to(upstream: &str) -> Gateway {
     require_stack();
     let dir = std::env::temp_dir().join(format!(
         "berth-bk-facade-{}-{:x}",
@@ -63,7 +68,7 @@ fn start_gateway() -> Gateway {
 containerd_socket = "{CONTAINERD_SOCKET}"
 listen_containerd = "{ctrd}"
 listen_buildkit = "{bk}"
-buildkit_upstream = "docker+unix://{BUILDHOST_SOCKET}"
+buildkit_upstream = "{upstream}"
 state_dir = "{state}"
 policy_dir = "{policies}"
 netns_path = "/run/netns/berth-sandbox"
@@ -248,5 +253,141 @@ async fn a_session_without_its_id_is_refused() {
     assert_eq!(
         err.message(),
         "refusing build session: session metadata x-docker-expose-session-uuid is missing (rule control.session)"
+    );
+}
+
+/// A `POST /session` head (Docker's API spelling) with `extra` header lines.
+fn session_head(extra: &str) -> String {
+    format!(
+        "POST /session HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n{extra}Content-Length: 0\r\n\r\n"
+    )
+}
+
+/// Sends `request` on a new connection to the gateway's BuildKit socket and
+/// returns everything it answers until it closes (or the status line and
+/// headers of a 101, which keeps the connection open).
+async fn http_exchange(gw: &Gateway, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::UnixStream::connect(&gw.socket).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let read = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .expect("the gateway answers within 10 s");
+        match read {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+        if got.starts_with(b"HTTP/1.1 101") && got.windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// A socket standing in for BuildKit's host that records whether anything
+/// connected to it.
+struct Upstream {
+    listener: tokio::net::UnixListener,
+    path: PathBuf,
+}
+
+impl Upstream {
+    fn bind() -> Self {
+        let path = std::env::temp_dir().join(format!("berth-fake-engine-{:x}.sock", rand::random::<u64>()));
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        Upstream { listener, path }
+    }
+
+    fn addr(&self) -> String {
+        format!("docker+unix://{}", self.path.display())
+    }
+
+    async fn reached(&self) -> bool {
+        tokio::time::timeout(Duration::from_millis(500), self.listener.accept())
+            .await
+            .is_ok()
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[tokio::test]
+async fn a_session_over_http_without_its_id_is_refused_before_buildkit() {
+    let up = Upstream::bind();
+    let gw = start_gateway_to(&up.addr());
+    let answer = http_exchange(
+        &gw,
+        &session_head("X-Docker-Expose-Session-Grpc-Method: /moby.filesync.v1.FileSync/DiffCopy\r\n"),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{answer}");
+    assert!(
+        answer.ends_with("\r\n\r\nrefusing build session: session metadata x-docker-expose-session-uuid is missing (rule control.session)\n"),
+        "{answer}"
+    );
+    assert!(!up.reached().await, "the refused session reached the upstream");
+    let log = gw.log();
+    assert!(
+        log.lines().any(|l| l.contains("\"rule\":\"control.session\"") && l.contains("\"verdict\":\"deny\"")),
+        "no deny line in the log:\n{log}"
+    );
+}
+
+#[tokio::test]
+async fn other_http_requests_are_refused_before_buildkit() {
+    let up = Upstream::bind();
+    let gw = start_gateway_to(&up.addr());
+    for (request, status, reason) in [
+        (
+            "GET /_ping HTTP/1.1\r\nHost: berth\r\n\r\n".to_string(),
+            "404 Not Found",
+            "GET /_ping is not served on this socket, only POST /session",
+        ),
+        (
+            "POST /grpc HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n".to_string(),
+            "404 Not Found",
+            "POST /grpc is not served on this socket, only POST /session",
+        ),
+        (
+            session_head("X-Docker-Expose-Session-Uuid: abc\r\n").replace("Upgrade: h2c", "Upgrade: websocket"),
+            "400 Bad Request",
+            "POST /session must ask for Connection: Upgrade and Upgrade: h2c",
+        ),
+        (
+            "this is not http\r\n\r\n".to_string(),
+            "400 Bad Request",
+            "malformed request: invalid HTTP version",
+        ),
+    ] {
+        let answer = http_exchange(&gw, &request).await;
+        assert!(answer.starts_with(&format!("HTTP/1.1 {status}\r\n")), "{request:?}: {answer}");
+        assert!(answer.ends_with(&format!("\r\n\r\n{reason}\n")), "{request:?}: {answer}");
+    }
+    assert!(!up.reached().await, "a refused request reached the upstream");
+}
+
+#[tokio::test]
+async fn a_session_over_http_is_opened_on_the_buildkit_host() {
+    let gw = start_gateway();
+    let answer = http_exchange(
+        &gw,
+        &session_head(
+            "X-Docker-Expose-Session-Uuid: berthtestsession1\r\nX-Docker-Expose-Session-Name: t\r\n\
+X-Docker-Expose-Session-Sharedkey: k\r\nX-Docker-Expose-Session-Grpc-Method: /grpc.health.v1.Health/Check\r\n",
+        ),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 101 "), "{answer}");
+    let log = gw.log();
+    assert!(
+        log.lines().any(|l| l.contains("\"object\":\"berthtestsession1\"") && l.contains("\"verdict\":\"allow\"")),
+        "no allow line in the log:\n{log}"
     );
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use berth_gateway::admission::{self, Denied};
 use berth_gateway::buildkit::dial::UpstreamAddr;
-use berth_gateway::buildkit::session::SessionHeaders;
+use berth_gateway::buildkit::session::{SessionError, SessionHeaders};
 use berth_gateway::buildkit::{self as decide, BuildSandbox};
 use berth_gateway::policy::PolicyEngine;
 use berth_gateway::sandbox::Sandbox;
@@ -23,7 +23,6 @@ use berth_proto::buildkit::control::{self as bk, control_client::ControlClient, 
 use berth_proto::RpcStatus;
 use futures::StreamExt;
 use tokio::net::UnixListener;
-use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status, Streaming};
 
@@ -281,14 +280,7 @@ impl Control {
         req: Request<Streaming<bk::BytesMessage>>,
     ) -> Result<BoxStream<bk::BytesMessage>> {
         let f = &self.0;
-        let headers = match SessionHeaders::from_metadata(req.metadata()) {
-            Ok(h) => h,
-            Err(e) => {
-                let d = decide::refusal("build session", SESSION.rule, vec![e.to_string()]);
-                return Err(f.denied(peer, &SESSION, "", d));
-            }
-        };
-        f.decide(peer, &SESSION, &headers.uuid)?;
+        let headers = f.admit_session(peer, SessionHeaders::from_metadata(req.metadata()))?;
         // A client error ends the upstream stream like a clean close would:
         // the daemon then closes its side and the session is over.
         let frames = req
@@ -303,6 +295,69 @@ impl Control {
         let s = f.client().session(upstream_req).await.map_err(upstream)?;
         Ok(relay(s.into_inner()))
     }
+}
+
+/// A session opened upstream for a client that sent `POST /session`.
+pub enum SessionPipe {
+    /// Docker Engine's `POST /session`: the connection is the session.
+    Raw(tokio::net::UnixStream),
+    /// buildkitd's `Control.Session`: the session's bytes in `BytesMessage`s,
+    /// sent on the sender and received on the stream.
+    Framed(
+        tokio::sync::mpsc::Sender<bk::BytesMessage>,
+        Streaming<bk::BytesMessage>,
+    ),
+}
+
+impl Facade {
+    /// Decides a session's metadata (`headers`, or why they are wrong) under
+    /// the rule of `Control.Session`, however the session was asked for:
+    /// one audit line either way.
+    pub fn admit_session(
+        &self,
+        peer: Peer,
+        headers: std::result::Result<SessionHeaders, SessionError>,
+    ) -> Result<SessionHeaders> {
+        match headers {
+            Ok(h) => {
+                self.decide(peer, &SESSION, &h.uuid)?;
+                Ok(h)
+            }
+            Err(e) => {
+                let d = decide::refusal("build session", SESSION.rule, vec![e.to_string()]);
+                Err(self.denied(peer, &SESSION, "", d))
+            }
+        }
+    }
+
+    /// Opens an admitted session on the upstream, with only its checked
+    /// headers.
+    pub async fn session_pipe(&self, headers: &SessionHeaders) -> Result<SessionPipe> {
+        match &self.addr {
+            UpstreamAddr::DockerUnix(path) => berth_gateway::buildkit::dial::session_stream(path, headers)
+                .await
+                .map(SessionPipe::Raw)
+                .map_err(unreachable_session),
+            UpstreamAddr::Unix(_) => {
+                let (tx, rx) = tokio::sync::mpsc::channel(16);
+                let req = Request::from_parts(
+                    headers.to_metadata(),
+                    tonic::Extensions::default(),
+                    tokio_stream::wrappers::ReceiverStream::new(rx),
+                );
+                let s = self.client().session(req).await.map_err(upstream)?;
+                Ok(SessionPipe::Framed(tx, s.into_inner()))
+            }
+        }
+    }
+}
+
+fn unreachable_session(e: berth_gateway::buildkit::dial::DialError) -> GatewayError {
+    audit::internal_error(&format!("buildkit session: {e}"));
+    GatewayError::client(
+        Code::Unavailable,
+        "buildkit is not reachable from the gateway",
+    )
 }
 
 /// The largest chunk of the daemon's session bytes put into one
@@ -321,13 +376,7 @@ async fn docker_session(
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let conn = berth_gateway::buildkit::dial::session_stream(path, headers)
         .await
-        .map_err(|e| {
-            audit::internal_error(&format!("buildkit session: {e}"));
-            GatewayError::client(
-                Code::Unavailable,
-                "buildkit is not reachable from the gateway",
-            )
-        })?;
+        .map_err(unreachable_session)?;
     let (mut rd, mut wr) = conn.into_split();
     tokio::spawn(async move {
         let mut frames = std::pin::pin!(frames);
@@ -357,23 +406,29 @@ async fn docker_session(
     Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
 }
 
-/// Serves the BuildKit facade on `listener` until `shutdown` resolves.
+/// Serves the BuildKit facade on `listener` until `shutdown` resolves:
+/// gRPC connections go to the Control service, HTTP/1.1 ones may only open
+/// a session (`crate::buildkit_upgrade`).
 pub async fn serve(
     facade: Arc<Facade>,
     listener: UnixListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let service = control_server::ControlServer::new(Control(facade))
+    let service = control_server::ControlServer::new(Control(facade.clone()))
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
-    tonic::transport::Server::builder()
+    let (grpc_tx, grpc_rx) = tokio::sync::mpsc::channel(64);
+    let accept = tokio::spawn(crate::buildkit_upgrade::accept(listener, facade, grpc_tx));
+    let served = tonic::transport::Server::builder()
         // Build contexts stream through the session as many tiny messages:
         // wide fixed windows (see `dial.rs` for why not adaptive ones).
         .initial_stream_window_size(Some(16 << 20))
         .initial_connection_window_size(Some(64 << 20))
         .add_service(service)
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
-        .await?;
+        .serve_with_incoming_shutdown(tokio_stream::wrappers::ReceiverStream::new(grpc_rx), shutdown)
+        .await;
+    accept.abort();
+    served?;
     Ok(())
 }
 

@@ -5,7 +5,9 @@
 //!   hardened before it is forwarded;
 //! * [`session`]: which session metadata reaches the daemon;
 //! * [`dial`]: the upstream connection (buildkitd, or Docker Engine's
-//!   embedded BuildKit through `POST /grpc`).
+//!   embedded BuildKit through `POST /grpc`);
+//! * [`upgrade`]: the session opened as Docker's API opens it, `POST
+//!   /session` upgraded to a raw HTTP/2 connection.
 //!
 //! The gRPC service itself is in `facade.rs`, part of the binary, beside the
 //! containerd facade's services. `architecture/build-path.md` explains the
@@ -21,6 +23,7 @@ use crate::sandbox::Sandbox;
 pub mod dial;
 pub mod session;
 pub mod solve;
+pub mod upgrade;
 
 #[cfg(test)]
 mod golden;

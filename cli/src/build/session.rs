@@ -1,22 +1,19 @@
-//! The build session: an HTTP/2 connection tunnelled through BuildKit's
-//! `Control.Session` stream, on which BuildKit is the gRPC *client* and the
-//! CLI the server.
+//! The build session: an HTTP/2 connection on which BuildKit is the gRPC
+//! *client* and the CLI the server.
 //!
-//! The stream's `BytesMessage`s are the connection's bytes in order. They
-//! are pumped into one end of an in-memory duplex pipe; the other end is
-//! the connection tonic's HTTP/2 server serves the session's services on.
-//! The session's identity and the list of served methods travel as request
-//! metadata; BuildKit calls only methods on that list.
+//! It is opened as Docker's API opens one, on the gateway's BuildKit
+//! socket: `POST /session`, upgraded to h2c; from the `101` on, the socket
+//! is the session ([`Session::open`]). The gateway decides the request and
+//! then only copies bytes to BuildKit. The session's identity and the list
+//! of served methods travel as `X-Docker-Expose-Session-*` headers (the same
+//! keys `Control.Session` takes as metadata); BuildKit calls only methods on
+//! that list.
 
 use berth_proto::buildkit::control::control_client::ControlClient;
-use berth_proto::buildkit::control::BytesMessage;
-use futures::FutureExt;
 use rand::Rng;
 use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::server::NamedService;
 use tonic::service::Routes;
@@ -29,10 +26,6 @@ pub const HEADER_NAME: &str = "x-docker-expose-session-name";
 pub const HEADER_SHARED_KEY: &str = "x-docker-expose-session-sharedkey";
 pub const HEADER_METHOD: &str = "x-docker-expose-session-grpc-method";
 
-/// Bytes buffered between the tunnel and the HTTP/2 server.
-const PIPE: usize = 256 << 10;
-/// The largest chunk put into one `BytesMessage`.
-const CHUNK: usize = 64 << 10;
 /// HTTP/2 windows of the session's server. BuildKit asks for context files
 /// with one small message each, thousands at once for a large context; the
 /// HTTP/2 implementation closes a connection on which more small DATA
@@ -154,81 +147,59 @@ pub fn metadata(who: &Identity, methods: &[String]) -> Result<MetadataMap, Sessi
 /// A running session. Dropping the handle (or [`Session::close`]) ends the
 /// tunnel and with it the HTTP/2 connection.
 pub struct Session {
-    outbound: Option<mpsc::Sender<BytesMessage>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Session {
-    /// Opens the tunnel and serves `services` on it.
+    /// Opens the session on the socket `_control` was connected to
+    /// (`BERTH_BUILDKIT_ADDR`): see [`Session::open`].
     pub async fn attach(
-        control: &mut ControlClient<Channel>,
+        _control: &mut ControlClient<Channel>,
+        who: &Identity,
+        services: Services,
+    ) -> Result<Session, SessionError> {
+        let socket = crate::build::daemon::socket_path()
+            .map_err(|e| SessionError::Refused(tonic::Status::unavailable(e.message)))?;
+        Self::open(&socket, who, services).await
+    }
+
+    /// Opens the session the way Docker's API does, on the gateway's
+    /// BuildKit socket: `POST /session` with the session's identity and
+    /// methods as `X-Docker-Expose-Session-*` headers, upgraded to h2c. After
+    /// the `101` the connection itself is the session's HTTP/2, served here
+    /// directly: no `BytesMessage` framing, no pipe. A refusal comes back as
+    /// an HTTP status with the gateway's one-line reason.
+    pub async fn open(
+        socket: &std::path::Path,
         who: &Identity,
         services: Services,
     ) -> Result<Session, SessionError> {
         let md = metadata(who, services.methods())?;
-        let (tx, rx) = mpsc::channel::<BytesMessage>(16);
-        let mut request = tonic::Request::new(ReceiverStream::new(rx));
-        *request.metadata_mut() = md;
-        let mut inbound = control
-            .session(request)
+        let mut stream = tokio::net::UnixStream::connect(socket).await.map_err(|e| {
+            SessionError::Refused(tonic::Status::unavailable(format!(
+                "connecting to {}: {e}",
+                socket.display()
+            )))
+        })?;
+        stream
+            .write_all(session_request(&md).as_bytes())
             .await
-            .map_err(SessionError::Refused)?
-            .into_inner();
-
-        let (conn, pipe) = tokio::io::duplex(PIPE);
-        let (mut pipe_read, mut pipe_write) = tokio::io::split(pipe);
-        let mut tasks = Vec::new();
-        // BuildKit's bytes into the server's connection.
-        tasks.push(tokio::spawn(async move {
-            while let Ok(Some(msg)) = inbound.message().await {
-                if pipe_write.write_all(&msg.data).await.is_err() {
-                    break;
-                }
-            }
-            let _ = pipe_write.shutdown().await;
-        }));
-        // The server's bytes to BuildKit.
-        let out = tx.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut buf = vec![0u8; CHUNK];
-            loop {
-                let mut n = match pipe_read.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
-                };
-                // Whatever else is already written goes into the same
-                // message: fewer, larger frames on every hop.
-                while n < CHUNK {
-                    match pipe_read.read(&mut buf[n..]).now_or_never() {
-                        Some(Ok(m)) if m > 0 => n += m,
-                        _ => break,
-                    }
-                }
-                let msg = BytesMessage {
-                    data: buf[..n].to_vec(),
-                };
-                if out.send(msg).await.is_err() {
-                    break;
-                }
-            }
-        }));
+            .map_err(lost)?;
+        read_switch(&mut stream).await?;
         let routes = services.routes;
-        tasks.push(tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let service = hyper_util::service::TowerToHyperService::new(routes);
             let served =
                 hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
                     .initial_stream_window_size(STREAM_WINDOW)
                     .initial_connection_window_size(CONNECTION_WINDOW)
                     .max_frame_size(MAX_FRAME)
-                    .serve_connection(hyper_util::rt::TokioIo::new(conn), service)
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                     .await;
-            // BuildKit sees the tunnel close; the solve reports why.
+            // BuildKit sees the connection close; the solve reports why.
             drop(served);
-        }));
-        Ok(Session {
-            outbound: Some(tx),
-            tasks,
-        })
+        });
+        Ok(Session { tasks: vec![task] })
     }
 
     /// Ends the session: BuildKit sees the tunnel close.
@@ -237,7 +208,6 @@ impl Session {
     }
 
     fn shutdown(&mut self) {
-        self.outbound.take();
         for t in self.tasks.drain(..) {
             t.abort();
         }
@@ -248,6 +218,76 @@ impl Drop for Session {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// Longest response head or refusal body read from the gateway.
+const MAX_ANSWER: usize = 16 << 10;
+
+/// The `POST /session` head for the checked metadata `md`, with the header
+/// names as Docker's API spells them.
+fn session_request(md: &MetadataMap) -> String {
+    let mut head = String::from(
+        "POST /session HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n",
+    );
+    for (key, name) in [
+        (HEADER_UUID, "X-Docker-Expose-Session-Uuid"),
+        (HEADER_NAME, "X-Docker-Expose-Session-Name"),
+        (HEADER_SHARED_KEY, "X-Docker-Expose-Session-Sharedkey"),
+        (HEADER_METHOD, "X-Docker-Expose-Session-Grpc-Method"),
+    ] {
+        for v in md.get_all(key) {
+            let v = v.to_str().expect("metadata() checked the values");
+            head.push_str(&format!("{name}: {v}\r\n"));
+        }
+    }
+    head.push_str("Content-Length: 0\r\n\r\n");
+    head
+}
+
+fn lost(e: std::io::Error) -> SessionError {
+    SessionError::Refused(tonic::Status::unavailable(format!(
+        "the gateway closed the build session: {e}"
+    )))
+}
+
+/// Reads the answer to the session request: `Ok` on `101`, else the
+/// refusal as the status the gRPC form of the session would have given.
+/// The head is read byte by byte: what follows a `101` is BuildKit's
+/// HTTP/2 and belongs to the server.
+async fn read_switch<S: tokio::io::AsyncRead + Unpin>(io: &mut S) -> Result<(), SessionError> {
+    let mut head = Vec::with_capacity(128);
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() == MAX_ANSWER {
+            return Err(SessionError::Metadata("the gateway's answer is too long".into()));
+        }
+        head.push(io.read_u8().await.map_err(lost)?);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let code: u16 = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    if code == 101 {
+        return Ok(());
+    }
+    let length = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(MAX_ANSWER);
+    let mut body = vec![0u8; length];
+    io.read_exact(&mut body).await.map_err(lost)?;
+    let message = String::from_utf8_lossy(&body).trim().to_string();
+    let code = match code {
+        403 => tonic::Code::PermissionDenied,
+        400 | 404 | 431 => tonic::Code::InvalidArgument,
+        503 => tonic::Code::Unavailable,
+        _ => tonic::Code::Unknown,
+    };
+    Err(SessionError::Refused(tonic::Status::new(code, message)))
 }
 
 #[cfg(test)]
@@ -299,6 +339,54 @@ mod tests {
                 "/moby.buildkit.secrets.v1.Secrets/GetSecret",
             ]
         );
+    }
+
+    #[test]
+    fn the_session_request_carries_the_checked_metadata() {
+        let who = Identity {
+            id: "abc".into(),
+            name: "app".into(),
+            shared_key: "k".into(),
+        };
+        let md = metadata(&who, &["/grpc.health.v1.Health/Check".to_string()]).unwrap();
+        assert_eq!(
+            session_request(&md),
+            "POST /session HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\
+X-Docker-Expose-Session-Uuid: abc\r\nX-Docker-Expose-Session-Name: app\r\n\
+X-Docker-Expose-Session-Sharedkey: k\r\n\
+X-Docker-Expose-Session-Grpc-Method: /grpc.health.v1.Health/Check\r\nContent-Length: 0\r\n\r\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_switch_leaves_the_sessions_bytes_unread() {
+        let mut io: &[u8] = b"HTTP/1.1 101 UPGRADED\r\nUpgrade: h2c\r\n\r\nPRI * HTTP/2.0";
+        read_switch(&mut io).await.unwrap();
+        assert_eq!(io, b"PRI * HTTP/2.0");
+    }
+
+    #[tokio::test]
+    async fn a_refusal_keeps_the_gateways_words_and_kind() {
+        let body = "refusing build session: session metadata x-docker-expose-session-uuid is missing (rule control.session)\n";
+        let answer = format!(
+            "HTTP/1.1 403 Forbidden\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut io = answer.as_bytes();
+        let Err(SessionError::Refused(s)) = read_switch(&mut io).await else {
+            panic!("not refused");
+        };
+        assert_eq!(s.code(), tonic::Code::PermissionDenied);
+        assert_eq!(s.message(), body.trim());
+
+        let mut io: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\n\r\ngone\n";
+        let Err(SessionError::Refused(s)) = read_switch(&mut io).await else {
+            panic!("not refused");
+        };
+        assert_eq!((s.code(), s.message()), (tonic::Code::Unavailable, "gone"));
+
+        let mut io: &[u8] = b"HTTP/1.1 101 UPGR";
+        assert!(matches!(read_switch(&mut io).await, Err(SessionError::Refused(s)) if s.code() == tonic::Code::Unavailable));
     }
 
     struct NoSecrets;
