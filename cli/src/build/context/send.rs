@@ -18,7 +18,7 @@ use berth_proto::buildkit::filesync::file_sync_server::{FileSync, FileSyncServer
 use berth_proto::buildkit::fsutil::packet::PacketType;
 use berth_proto::buildkit::fsutil::Packet;
 use futures::{Stream, StreamExt};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -97,7 +97,7 @@ impl Sync {
             .map_err(|e| Status::internal(e.to_string()))?
             .map_err(|e| Status::invalid_argument(e.to_string()))?
         };
-        let (tx, rx) = mpsc::channel(128);
+        let (tx, rx) = mpsc::channel(1024);
         let count = self.stats.begin(&req.dir_name);
         let incoming = request.into_inner();
         tokio::spawn(async move {
@@ -189,8 +189,8 @@ where
         })
     };
     let mut walk_done = false;
-    let workers = Arc::new(Semaphore::new(PARALLEL_FILES));
     let (err_tx, mut err_rx) = mpsc::channel::<ContextError>(1);
+    let mut readers: Option<Readers> = None;
 
     loop {
         tokio::select! {
@@ -214,20 +214,9 @@ where
                         // queued, not awaited here: this loop must keep
                         // reading, or a receiver that blocks on sending its
                         // requests while we block on sending data deadlocks
-                        let (out, stats, err_tx) = (out.clone(), stats.clone(), err_tx.clone());
-                        let workers = Arc::clone(&workers);
-                        tokio::spawn(async move {
-                            let Ok(permit) = workers.acquire_owned().await else { return };
-                            let sent = tokio::task::spawn_blocking(move || {
-                                let res = send_file(packet.id, &source, &out, &stats);
-                                drop(permit);
-                                res
-                            })
-                            .await;
-                            if let Ok(Err(e)) = sent {
-                                let _ = err_tx.send(e).await;
-                            }
-                        });
+                        readers
+                            .get_or_insert_with(|| Readers::start(&out, &stats, &err_tx))
+                            .queue(packet.id, source);
                     }
                     Ok(PacketType::PacketFin) => {
                         let _ = out.send(Ok(Packet { r#type: PacketType::PacketFin as i32, ..Packet::default() })).await;
@@ -252,6 +241,41 @@ fn gone() -> ContextError {
     ContextError::Protocol("the daemon closed the transfer".into())
 }
 
+/// The threads that read requested files, as fsutil's four send workers:
+/// started at the first request, fed through one queue, ended when it is
+/// dropped. Long-lived threads, not a task per file: for contexts of many
+/// small files the per-file hand-offs between threads cost more than the
+/// reads.
+struct Readers {
+    queue: std::sync::mpsc::Sender<(u32, PathBuf)>,
+}
+
+impl Readers {
+    fn start(out: &Out, stats: &TransferCount, failed: &mpsc::Sender<ContextError>) -> Self {
+        let (queue, jobs) = std::sync::mpsc::channel::<(u32, PathBuf)>();
+        let jobs = Arc::new(Mutex::new(jobs));
+        for _ in 0..PARALLEL_FILES {
+            let (jobs, out, stats, failed) =
+                (Arc::clone(&jobs), out.clone(), stats.clone(), failed.clone());
+            tokio::task::spawn_blocking(move || loop {
+                let next = jobs.lock().expect("job queue").recv();
+                let Ok((id, source)) = next else { return };
+                if let Err(e) = send_file(id, &source, &out, &stats) {
+                    let _ = failed.blocking_send(e);
+                    return;
+                }
+            });
+        }
+        Readers { queue }
+    }
+
+    fn queue(&self, id: u32, source: PathBuf) {
+        // the readers only stop early after reporting an error, which
+        // ends the transfer anyway
+        let _ = self.queue.send((id, source));
+    }
+}
+
 /// Streams one file as DATA packets and the empty DATA that ends it.
 fn send_file(
     id: u32,
@@ -271,18 +295,25 @@ fn send_file(
         .custom_flags(libc::O_NOFOLLOW)
         .open(source)
     {
-        Ok(mut f) => loop {
-            let mut buf = vec![0u8; CHUNK];
-            let n = f
-                .read(&mut buf)
-                .map_err(|e| ContextError::io("reading", source.display(), e))?;
-            if n == 0 {
-                break;
+        Ok(f) => {
+            let mut f = f.take(0);
+            loop {
+                // not zeroed first: `read_to_end` fills only what it reads
+                let mut buf = Vec::with_capacity(CHUNK);
+                f.set_limit(CHUNK as u64);
+                f.read_to_end(&mut buf)
+                    .map_err(|e| ContextError::io("reading", source.display(), e))?;
+                let n = buf.len();
+                if n > 0 {
+                    stats.add_bytes(n as u64);
+                    out.blocking_send(Ok(data(buf))).map_err(|_| gone())?;
+                }
+                // a short chunk is the end: `read_to_end` read up to EOF
+                if n < CHUNK {
+                    break;
+                }
             }
-            buf.truncate(n);
-            stats.add_bytes(n as u64);
-            out.blocking_send(Ok(data(buf))).map_err(|_| gone())?;
-        },
+        }
         // removed since the walk, or a socket (which fsutil sends as an
         // empty regular file): fsutil sends it empty
         Err(e)
