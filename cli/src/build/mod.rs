@@ -11,6 +11,7 @@
 pub mod context;
 pub mod daemon;
 pub mod dockerfile;
+pub mod early;
 pub mod failure;
 pub mod flags;
 pub mod import;

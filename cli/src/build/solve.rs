@@ -56,6 +56,18 @@ pub async fn run(
     job: &Job,
     display: &mut Display,
 ) -> Result<BTreeMap<String, String>, tonic::Status> {
+    run_watched(control, job, display, |_| {}).await
+}
+
+/// As [`run`], also handing each update that arrives before Solve returns
+/// to `watch`, ahead of the display (the early import starts from there:
+/// `build::early`).
+pub async fn run_watched(
+    control: &ControlClient<Channel>,
+    job: &Job,
+    display: &mut Display,
+    mut watch: impl FnMut(&SolveStatus),
+) -> Result<BTreeMap<String, String>, tonic::Status> {
     let (tx, mut updates) = mpsc::channel::<SolveStatus>(64);
     let mut status_client = control.clone();
     let status_ref = job.build_ref.clone();
@@ -85,7 +97,10 @@ pub async fn run(
                     Err(e) => Err(tonic::Status::internal(format!("solve task: {e}"))),
                 };
             }
-            Some(s) = updates.recv() => display.update(&s),
+            Some(s) = updates.recv() => {
+                watch(&s);
+                display.update(&s);
+            }
             _ = ticker.tick() => display.tick(),
         }
     };

@@ -7,7 +7,9 @@
 //! with its progress shown (`build::solve`, `build::progress`). By default
 //! BuildKit writes the image into the session's export store, which
 //! accepts only the blobs the sandbox lacks, and the store then imports it
-//! into the sandbox's images through the gateway (`build::store`).
+//! into the sandbox's images through the gateway (`build::store`), starting
+//! as soon as BuildKit's exporter is done rather than when Solve returns
+//! (`build::early`).
 //!
 //! Exit codes, as docker's: 1 when the build fails (a failing step, a
 //! refusal by the gateway, a bad flag: buildx prints all of them as
@@ -21,6 +23,7 @@ use containerd_client::services::v1::content_client::ContentClient;
 
 use crate::build::context::{self, ExportSink, LocalDirs, TransferStats};
 use crate::build::dockerfile;
+use crate::build::early;
 use crate::build::flags::BuildArgs;
 use crate::build::import;
 use crate::build::named;
@@ -203,11 +206,20 @@ async fn run(a: BuildArgs) -> Result<i32> {
         exporter_attrs,
     };
     let mut display = Display::new(opts.progress, HEADER);
-    let result = solve::run(&control, &job, &mut display).await;
+    let mut importing = export.map(|e| early::Import::new(e, gw.clone(), opts.tags.clone()));
+    let result = match importing.as_mut() {
+        Some(i) => solve::run_watched(&control, &job, &mut display, |s| i.observe(s)).await,
+        None => solve::run(&control, &job, &mut display).await,
+    };
     session.close();
     let response = match result {
         Ok(r) => r,
         Err(status) => {
+            // An early import may be running: let it end. Whatever it
+            // named stays named, as with docker's own exporter.
+            if let Some(i) = importing {
+                i.settle().await;
+            }
             display.done();
             debug_transfer(&stats, None);
             // The gateway or BuildKit went away: a daemon error, not a failed build.
@@ -219,15 +231,17 @@ async fn run(a: BuildArgs) -> Result<i32> {
         }
     };
 
-    let id = match export {
-        Some(export) => {
-            let started = chrono::Utc::now();
-            let loaded = match build_store::root_descriptor(&response) {
-                Ok(root) => export.finish(&gw, &root, &opts.tags).await,
-                Err(e) => Err(e),
+    let id = match importing {
+        Some(importing) => {
+            let done = match build_store::root_descriptor(&response) {
+                Ok(root) => importing.finish(&root).await,
+                Err(e) => {
+                    importing.settle().await;
+                    Err(e)
+                }
             };
-            let loaded = match loaded {
-                Ok(l) => l,
+            let early::Done { started, loaded } = match done {
+                Ok(d) => d,
                 Err(e) => {
                     display.done();
                     debug_transfer(&stats, None);

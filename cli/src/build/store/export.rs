@@ -7,7 +7,9 @@
 //! current offset, `COMMIT` checks size and digest. Answering the first
 //! message with `AlreadyExists` makes the client skip the blob.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+#[cfg(test)]
+use std::collections::BTreeSet;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -57,8 +59,9 @@ pub(super) enum Lookup {
 struct State {
     /// Committed blobs: digest → size.
     blobs: BTreeMap<String, i64>,
-    /// Digests BuildKit was told to skip because the sandbox has them.
-    in_sandbox: BTreeSet<String>,
+    /// Digests BuildKit was told to skip because the sandbox has them,
+    /// with their size in the sandbox.
+    in_sandbox: BTreeMap<String, i64>,
     /// Ingests in progress, by ref.
     writing: BTreeMap<String, Ingest>,
     /// Bytes written so far, aborted ingests included.
@@ -139,7 +142,13 @@ impl ExportStore {
     /// Digests BuildKit skipped because the sandbox has them.
     #[cfg(test)]
     pub fn skipped(&self) -> BTreeSet<String> {
-        self.state().in_sandbox.clone()
+        self.state().in_sandbox.keys().cloned().collect()
+    }
+
+    /// The size of `digest` if BuildKit skipped it because the sandbox has
+    /// it: an early import reads such a document back from the sandbox.
+    pub(super) fn skipped_size(&self, digest: &str) -> Option<i64> {
+        self.state().in_sandbox.get(digest).copied()
     }
 
     pub(super) fn channel(&self) -> Option<ContentClient<Channel>> {
@@ -150,8 +159,9 @@ impl ExportStore {
         }
     }
 
-    /// Whether the sandbox holds `digest` (of `size` bytes, when known).
-    async fn sandbox_has(&self, digest: &str, size: i64) -> Result<bool, Status> {
+    /// The size of `digest` in the sandbox if it holds it (of `size`
+    /// bytes, when known).
+    async fn sandbox_size(&self, digest: &str, size: i64) -> Result<Option<i64>, Status> {
         let found = match &self.inner.lookup {
             Lookup::Gateway(client) => {
                 let mut c = client.clone();
@@ -174,7 +184,7 @@ impl ExportStore {
             #[cfg(test)]
             Lookup::Fixed(m) => m.get(digest).copied(),
         };
-        Ok(found.is_some_and(|s| size <= 0 || s == size))
+        Ok(found.filter(|&s| size <= 0 || s == size))
     }
 
     pub(super) fn info(&self, digest: &str) -> Result<api::Info, Status> {
@@ -328,8 +338,8 @@ impl ExportStore {
             if self.state().blobs.contains_key(&expected) {
                 return Err(already_exists(&expected));
             }
-            if self.sandbox_has(&expected, first.total).await? {
-                self.state().in_sandbox.insert(expected.clone());
+            if let Some(size) = self.sandbox_size(&expected, first.total).await? {
+                self.state().in_sandbox.insert(expected.clone(), size);
                 return Err(already_exists(&expected));
             }
         }

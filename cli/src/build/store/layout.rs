@@ -22,7 +22,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
 use super::export::ExportStore;
-use super::named::{is_index, is_manifest, read_document, valid_digest, MAX_DOCUMENT};
+use super::named::{
+    is_index, is_manifest, read_document, sniff_media_type, valid_digest, MAX_DOCUMENT,
+};
 use super::StoreError;
 use crate::client::Gateway;
 
@@ -127,8 +129,10 @@ pub enum Part {
 impl ExportStore {
     /// Imports what BuildKit exported as the image `root` (see
     /// [`root_descriptor`]) under `names` (the `-t` values; none makes a
-    /// dangling image), then drops the store. Call it after the solve
-    /// returned and the session closed.
+    /// dangling image), then drops this handle. Call it once BuildKit's
+    /// exporter is done: after the solve returned, or, for an early import
+    /// (`build::early`), once the exporter's vertex completed (it writes
+    /// nothing after that).
     pub async fn finish(
         self,
         gw: &Gateway,
@@ -176,6 +180,46 @@ impl ExportStore {
             sent_bytes,
             new_blobs,
         })
+    }
+
+    /// The descriptor of the image document `digest` BuildKit exported:
+    /// spooled, or skipped because the sandbox has it (then read back from
+    /// there). Its media type is the document's own. `None` when the
+    /// export holds no such document or it is not an index or manifest.
+    pub async fn describe(
+        &self,
+        gw: &Gateway,
+        digest: &str,
+    ) -> Result<Option<Descriptor>, StoreError> {
+        if !valid_digest(digest) {
+            return Ok(None);
+        }
+        let bytes = if let Some(&size) = self.blobs().get(digest) {
+            if size > MAX_DOCUMENT {
+                return Ok(None);
+            }
+            std::fs::read(self.blob_path(digest))
+                .map_err(|e| StoreError::io(format!("reading {digest}"), e))?
+        } else if let Some(size) = self.skipped_size(digest) {
+            let client = self
+                .channel()
+                .unwrap_or_else(|| ContentClient::new(gw.channel.clone()));
+            match read_document(&client, digest, size).await? {
+                Some(b) => b,
+                None => return Ok(None),
+            }
+        } else {
+            return Ok(None);
+        };
+        let media_type = sniff_media_type(&bytes);
+        if !(is_index(&media_type) || is_manifest(&media_type)) {
+            return Ok(None);
+        }
+        Ok(Some(Descriptor {
+            media_type,
+            digest: digest.to_string(),
+            size: bytes.len() as i64,
+        }))
     }
 
     /// Every spooled blob, plus the documents below `root` the spool lacks
@@ -342,5 +386,79 @@ impl Write for ChunkWriter {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use tonic::transport::Endpoint;
+
+    use super::super::export::Lookup;
+    use super::super::tests::{digest_of, serve_service, write_blob, Scratch};
+    use super::super::{SessionContent, EXPORT_STORE};
+    use super::*;
+
+    const MANIFEST: &[u8] = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":2},"layers":[]}"#;
+    const IN_SANDBOX: &[u8] = br#"{"schemaVersion":2,"manifests":[]}"#;
+
+    /// A gateway never dialled: the documents asked for are spooled.
+    fn offline() -> Gateway {
+        Gateway {
+            channel: Endpoint::from_static("http://gateway.invalid").connect_lazy(),
+            socket: "/nonexistent".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn describes_spooled_documents_and_records_skipped_sizes() {
+        let dir = Scratch::new();
+        let sandbox = BTreeMap::from([(digest_of(IN_SANDBOX), IN_SANDBOX.len() as i64)]);
+        let export = ExportStore::with_lookup(&dir.0, Lookup::Fixed(sandbox)).unwrap();
+        let service = SessionContent::new(
+            ContentClient::new(offline().channel),
+            Vec::new(),
+            Some(export.clone()),
+        );
+        let s = serve_service(dir, service, export).await;
+        let manifest = digest_of(MANIFEST);
+        write_blob(&s.client, EXPORT_STORE, MANIFEST, &manifest)
+            .await
+            .unwrap();
+        let layer = b"not a document";
+        write_blob(&s.client, EXPORT_STORE, layer, &digest_of(layer))
+            .await
+            .unwrap();
+        write_blob(&s.client, EXPORT_STORE, IN_SANDBOX, &digest_of(IN_SANDBOX))
+            .await
+            .unwrap_err();
+
+        let gw = offline();
+        let d = s.export.describe(&gw, &manifest).await.unwrap();
+        assert_eq!(
+            d,
+            Some(Descriptor {
+                media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+                digest: manifest,
+                size: MANIFEST.len() as i64,
+            })
+        );
+        assert_eq!(
+            s.export.describe(&gw, &digest_of(layer)).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            s.export
+                .describe(&gw, &digest_of(b"never written"))
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(s.export.describe(&gw, "sha256:short").await.unwrap(), None);
+        assert_eq!(
+            s.export.skipped_size(&digest_of(IN_SANDBOX)),
+            Some(IN_SANDBOX.len() as i64)
+        );
     }
 }
