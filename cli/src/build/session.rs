@@ -9,7 +9,6 @@
 //! keys `Control.Session` takes as metadata); BuildKit calls only methods on
 //! that list.
 
-use berth_proto::buildkit::control::control_client::ControlClient;
 use rand::Rng;
 use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,7 +16,6 @@ use tokio::task::JoinHandle;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::server::NamedService;
 use tonic::service::Routes;
-use tonic::transport::Channel;
 
 /// Session metadata keys. gRPC metadata keys are lower case on the wire;
 /// BuildKit reads them case-insensitively.
@@ -151,18 +149,6 @@ pub struct Session {
 }
 
 impl Session {
-    /// Opens the session on the socket `_control` was connected to
-    /// (`BERTH_BUILDKIT_ADDR`): see [`Session::open`].
-    pub async fn attach(
-        _control: &mut ControlClient<Channel>,
-        who: &Identity,
-        services: Services,
-    ) -> Result<Session, SessionError> {
-        let socket = crate::build::daemon::socket_path()
-            .map_err(|e| SessionError::Refused(tonic::Status::unavailable(e.message)))?;
-        Self::open(&socket, who, services).await
-    }
-
     /// Opens the session the way Docker's API does, on the gateway's
     /// BuildKit socket: `POST /session` with the session's identity and
     /// methods as `X-Docker-Expose-Session-*` headers, upgraded to h2c. After

@@ -187,10 +187,13 @@ async fn run(a: BuildArgs) -> Result<i32> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "berth".to_string());
     let who = Identity::new(&name, &src.context_dir.to_string_lossy());
-    let mut attach_client = control.clone();
-    let session = Session::attach(&mut attach_client, &who, services)
+    let session = Session::open(&daemon::socket_path()?, &who, services)
         .await
         .map_err(|e| match e {
+            // the gateway or BuildKit is not there: a daemon error (125)
+            session::SessionError::Refused(s) if s.code() == tonic::Code::Unavailable => {
+                CliError::unavailable(&s).unwrap_or_else(|| CliError::daemon(s.message()))
+            }
             session::SessionError::Refused(s) => CliError::general(format!(
                 "failed to solve: {}",
                 CliError::from_status(&s).message
