@@ -153,7 +153,10 @@ pub async fn snapshot_count(up: &Upstream, snapshotter: &str) -> Result<u64, ton
 
 /// How many leases of the namespace `counts` (the gateway's own, under its
 /// prefix, are bounded by what they hold and are not the client's).
-pub async fn lease_count(up: &Upstream, counts: impl Fn(&str) -> bool) -> Result<u64, tonic::Status> {
+pub async fn lease_count(
+    up: &Upstream,
+    counts: impl Fn(&str) -> bool,
+) -> Result<u64, tonic::Status> {
     let leases = up
         .leases()
         .list(up.request(ListLeasesRequest::default()))
@@ -218,9 +221,17 @@ mod tests {
     #[test]
     fn new_bytes_counts_only_what_is_not_held_and_each_blob_once() {
         let held = HashMap::from([("sha256:a".to_string(), 100)]);
-        let blobs = [("sha256:a", 100), ("sha256:b", 7), ("sha256:b", 7), ("sha256:c", 5)];
+        let blobs = [
+            ("sha256:a", 100),
+            ("sha256:b", 7),
+            ("sha256:b", 7),
+            ("sha256:c", 5),
+        ];
         assert_eq!(new_bytes(&held, blobs), 12);
-        assert_eq!(new_bytes(&held, [("sha256:x", u64::MAX), ("sha256:y", 9)]), u64::MAX);
+        assert_eq!(
+            new_bytes(&held, [("sha256:x", u64::MAX), ("sha256:y", 9)]),
+            u64::MAX
+        );
     }
 
     #[test]

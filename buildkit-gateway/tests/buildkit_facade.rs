@@ -296,7 +296,10 @@ struct Upstream {
 
 impl Upstream {
     fn bind() -> Self {
-        let path = std::env::temp_dir().join(format!("berth-fake-engine-{:x}.sock", rand::random::<u64>()));
+        let path = std::env::temp_dir().join(format!(
+            "berth-fake-engine-{:x}.sock",
+            rand::random::<u64>()
+        ));
         let listener = tokio::net::UnixListener::bind(&path).unwrap();
         Upstream { listener, path }
     }
@@ -324,7 +327,9 @@ async fn a_session_over_http_without_its_id_is_refused_before_buildkit() {
     let gw = start_gateway_to(&up.addr());
     let answer = http_exchange(
         &gw,
-        &session_head("X-Docker-Expose-Session-Grpc-Method: /moby.filesync.v1.FileSync/DiffCopy\r\n"),
+        &session_head(
+            "X-Docker-Expose-Session-Grpc-Method: /moby.filesync.v1.FileSync/DiffCopy\r\n",
+        ),
     )
     .await;
     assert!(answer.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{answer}");
@@ -332,10 +337,15 @@ async fn a_session_over_http_without_its_id_is_refused_before_buildkit() {
         answer.ends_with("\r\n\r\nrefusing build session: session metadata x-docker-expose-session-uuid is missing (rule control.session)\n"),
         "{answer}"
     );
-    assert!(!up.reached().await, "the refused session reached the upstream");
+    assert!(
+        !up.reached().await,
+        "the refused session reached the upstream"
+    );
     let log = gw.log();
     assert!(
-        log.lines().any(|l| l.contains("\"rule\":\"control.session\"") && l.contains("\"verdict\":\"deny\"")),
+        log.lines()
+            .any(|l| l.contains("\"rule\":\"control.session\"")
+                && l.contains("\"verdict\":\"deny\"")),
         "no deny line in the log:\n{log}"
     );
 }
@@ -351,12 +361,14 @@ async fn other_http_requests_are_refused_before_buildkit() {
             "GET /_ping is not served on this socket, only POST /session",
         ),
         (
-            "POST /grpc HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n".to_string(),
+            "POST /grpc HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+                .to_string(),
             "404 Not Found",
             "POST /grpc is not served on this socket, only POST /session",
         ),
         (
-            session_head("X-Docker-Expose-Session-Uuid: abc\r\n").replace("Upgrade: h2c", "Upgrade: websocket"),
+            session_head("X-Docker-Expose-Session-Uuid: abc\r\n")
+                .replace("Upgrade: h2c", "Upgrade: websocket"),
             "400 Bad Request",
             "POST /session must ask for Connection: Upgrade and Upgrade: h2c",
         ),
@@ -367,10 +379,19 @@ async fn other_http_requests_are_refused_before_buildkit() {
         ),
     ] {
         let answer = http_exchange(&gw, &request).await;
-        assert!(answer.starts_with(&format!("HTTP/1.1 {status}\r\n")), "{request:?}: {answer}");
-        assert!(answer.ends_with(&format!("\r\n\r\n{reason}\n")), "{request:?}: {answer}");
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}\r\n")),
+            "{request:?}: {answer}"
+        );
+        assert!(
+            answer.ends_with(&format!("\r\n\r\n{reason}\n")),
+            "{request:?}: {answer}"
+        );
     }
-    assert!(!up.reached().await, "a refused request reached the upstream");
+    assert!(
+        !up.reached().await,
+        "a refused request reached the upstream"
+    );
 }
 
 #[tokio::test]
@@ -387,7 +408,9 @@ X-Docker-Expose-Session-Sharedkey: k\r\nX-Docker-Expose-Session-Grpc-Method: /gr
     assert!(answer.starts_with("HTTP/1.1 101 "), "{answer}");
     let log = gw.log();
     assert!(
-        log.lines().any(|l| l.contains("\"object\":\"berthtestsession1\"") && l.contains("\"verdict\":\"allow\"")),
+        log.lines()
+            .any(|l| l.contains("\"object\":\"berthtestsession1\"")
+                && l.contains("\"verdict\":\"allow\"")),
         "no allow line in the log:\n{log}"
     );
 }

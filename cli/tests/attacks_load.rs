@@ -199,8 +199,16 @@ fn nothing_outside(marker: &str) {
     for landed in [format!("/tmp/{marker}"), format!("/{marker}")] {
         assert!(!Path::new(&landed).exists(), "the archive wrote {landed}");
     }
-    for dir in [GATEWAY_PRIVATE, "/var/lib/berth-stack", "/run/berth-stack", WORKSPACE] {
-        let hits: Vec<String> = walk(dir).into_iter().filter(|p| p.contains(marker)).collect();
+    for dir in [
+        GATEWAY_PRIVATE,
+        "/var/lib/berth-stack",
+        "/run/berth-stack",
+        WORKSPACE,
+    ] {
+        let hits: Vec<String> = walk(dir)
+            .into_iter()
+            .filter(|p| p.contains(marker))
+            .collect();
         assert!(hits.is_empty(), "the archive wrote {hits:?}");
     }
 }
@@ -286,7 +294,11 @@ fn load_duplicate_entries_refused() {
 #[test]
 fn load_layer_bigger_than_declared_refused() {
     let mut layer = harmless_layer();
-    layer.bytes.as_mut().expect("bytes").extend_from_slice(&[0u8; 1024]);
+    layer
+        .bytes
+        .as_mut()
+        .expect("bytes")
+        .extend_from_slice(&[0u8; 1024]);
     layer.digest = digest(layer.bytes.as_ref().expect("bytes"));
     let bytes = oci_archive(&unique("size"), &[layer], &[]);
     load_refused("size", &bytes, &["descriptor says", "bytes"]);
@@ -338,7 +350,10 @@ fn load_layer_with_symlink_to_root_and_a_file_through_it_refused() {
 #[test]
 fn load_layer_with_dotdot_entry_refused() {
     let marker = unique("ldotdot");
-    let layer = Layer::tar(&[file(&format!("../../../../../../tmp/{marker}"), "escaped\n")]);
+    let layer = Layer::tar(&[file(
+        &format!("../../../../../../tmp/{marker}"),
+        "escaped\n",
+    )]);
     let bytes = oci_archive(&unique("ldotdot"), &[layer], &[]);
     load_refused("ldotdot", &bytes, &["'..'"]);
     nothing_outside(&marker);
@@ -346,7 +361,10 @@ fn load_layer_with_dotdot_entry_refused() {
 
 #[test]
 fn load_layer_with_hardlink_out_refused() {
-    let layer = Layer::tar(&[("shadow".to_string(), Kind::Hardlink("../../../etc/shadow".into()))]);
+    let layer = Layer::tar(&[(
+        "shadow".to_string(),
+        Kind::Hardlink("../../../etc/shadow".into()),
+    )]);
     let bytes = oci_archive(&unique("lhard"), &[layer], &[]);
     load_refused("lhard", &bytes, &["'..'", "hard link"]);
 }
@@ -423,7 +441,11 @@ fn quota_snapshots_refuses_prepare_past_the_count() {
         status.message().contains("quota.snapshots") && !status.message().contains('\n'),
         "{status:?}"
     );
-    assert!(!made.is_empty() && made.len() <= QUOTA_SNAPSHOTS, "{}", made.len());
+    assert!(
+        !made.is_empty() && made.len() <= QUOTA_SNAPSHOTS,
+        "{}",
+        made.len()
+    );
     assert_nothing_new(&before, "snapshots past the quota");
 }
 
@@ -455,7 +477,11 @@ fn quota_leases_refuses_create_past_the_count() {
     let _ = raw::block_on(raw::delete_lease(&format!("{prefix}-raw")));
     let out = refused.expect("a lease past the quota");
     out.stderr_has("quota.leases");
-    assert!(!made.is_empty() && made.len() <= QUOTA_LEASES, "{}", made.len());
+    assert!(
+        !made.is_empty() && made.len() <= QUOTA_LEASES,
+        "{}",
+        made.len()
+    );
     let status = status.expect_err("the raw create past the quota");
     assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
     assert_nothing_new(&before, "leases past the quota");
@@ -475,15 +501,29 @@ fn build_copy_through_links_to_host_root_and_shadow_reads_nothing() {
     let ctx = Context::new(&mut cleanup, "symlinks");
     std::os::unix::fs::symlink("/", ctx.path("root-link")).expect("symlink");
     std::os::unix::fs::symlink("/etc/shadow", ctx.path("shadow-link")).expect("symlink");
-    ctx.write("via-root.Dockerfile", "FROM busybox\nCOPY root-link/etc/shadow /s\n");
-    ctx.write("via-shadow.Dockerfile", "FROM busybox\nCOPY shadow-link /s\n");
+    ctx.write(
+        "via-root.Dockerfile",
+        "FROM busybox\nCOPY root-link/etc/shadow /s\n",
+    );
+    ctx.write(
+        "via-shadow.Dockerfile",
+        "FROM busybox\nCOPY shadow-link /s\n",
+    );
     ctx.give_to_agent();
     // The host's own root entry, as it would appear if the file were read.
     let shadow = std::fs::read_to_string("/etc/shadow").expect("/etc/shadow");
     let root_line = shadow.lines().next().expect("a line").to_string();
     for dockerfile in ["via-root.Dockerfile", "via-shadow.Dockerfile"] {
         let tag = images.tag("shadow");
-        let out = build(&["--progress", "plain", "-f", &ctx.path(dockerfile), "-t", &tag, &ctx.dir]);
+        let out = build(&[
+            "--progress",
+            "plain",
+            "-f",
+            &ctx.path(dockerfile),
+            "-t",
+            &tag,
+            &ctx.dir,
+        ]);
         assert_build_failed(&out, &["not found"]);
         assert!(
             !all_output(&out).contains(&root_line),

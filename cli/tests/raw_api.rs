@@ -59,7 +59,6 @@ impl Drop for RealMarker {
     }
 }
 
-
 // --- namespaces (rule 1) ---------------------------------------------------------
 
 #[test]

@@ -164,7 +164,11 @@ fn open_below(root: &Path, rest: &[&str]) -> std::io::Result<File> {
         if *part == "." || *part == ".." {
             return Err(std::io::Error::other(format!("component {part}")));
         }
-        let next = open(&Path::new("/proc/self/fd").join(fd.as_raw_fd().to_string()).join(part))?;
+        let next = open(
+            &Path::new("/proc/self/fd")
+                .join(fd.as_raw_fd().to_string())
+                .join(part),
+        )?;
         if next.metadata()?.file_type().is_symlink() {
             return Err(std::io::Error::other(format!("{part} is a symlink")));
         }
@@ -210,9 +214,15 @@ mod tests {
         // the path is swapped for a symlink to /etc.
         std::fs::rename(format!("{ws}/data"), format!("{ws}/moved")).unwrap();
         std::os::unix::fs::symlink("/etc", format!("{ws}/data")).unwrap();
-        assert_eq!(std::fs::read(format!("{source}/marker")).unwrap(), b"pinned");
+        assert_eq!(
+            std::fs::read(format!("{source}/marker")).unwrap(),
+            b"pinned"
+        );
         drop(pinned);
-        assert!(!std::path::Path::new(&source).exists(), "the staging mount stays");
+        assert!(
+            !std::path::Path::new(&source).exists(),
+            "the staging mount stays"
+        );
         // Outside the volume roots (the gateway's own) and non-binds stay.
         assert_eq!(out["mounts"][1]["source"], w.outside());
         assert_eq!(out["mounts"][2]["source"], "tmpfs");

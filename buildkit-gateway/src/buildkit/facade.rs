@@ -334,10 +334,12 @@ impl Facade {
     /// headers.
     pub async fn session_pipe(&self, headers: &SessionHeaders) -> Result<SessionPipe> {
         match &self.addr {
-            UpstreamAddr::DockerUnix(path) => berth_gateway::buildkit::dial::session_stream(path, headers)
-                .await
-                .map(SessionPipe::Raw)
-                .map_err(unreachable_session),
+            UpstreamAddr::DockerUnix(path) => {
+                berth_gateway::buildkit::dial::session_stream(path, headers)
+                    .await
+                    .map(SessionPipe::Raw)
+                    .map_err(unreachable_session)
+            }
             UpstreamAddr::Unix(_) => {
                 let (tx, rx) = tokio::sync::mpsc::channel(16);
                 let req = Request::from_parts(
@@ -425,7 +427,10 @@ pub async fn serve(
         .initial_stream_window_size(Some(16 << 20))
         .initial_connection_window_size(Some(64 << 20))
         .add_service(service)
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::ReceiverStream::new(grpc_rx), shutdown)
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::ReceiverStream::new(grpc_rx),
+            shutdown,
+        )
         .await;
     accept.abort();
     served?;

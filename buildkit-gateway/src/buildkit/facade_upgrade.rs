@@ -101,9 +101,11 @@ async fn serve_http(facade: &Facade, mut stream: UnixStream) {
             let status = e.status();
             let message = match e {
                 // decided and logged as Control.Session's metadata is
-                RequestError::Session(e) => Status::from(facade.admit_session(peer, Err(e)).unwrap_err())
-                    .message()
-                    .to_string(),
+                RequestError::Session(e) => {
+                    Status::from(facade.admit_session(peer, Err(e)).unwrap_err())
+                        .message()
+                        .to_string()
+                }
                 other => other.to_string(),
             };
             let _ = stream.write_all(&upgrade::answer(status, &message)).await;
@@ -141,7 +143,9 @@ async fn refuse(stream: &mut UnixStream, e: GatewayError) {
         tonic::Code::InvalidArgument => 400,
         _ => 500,
     };
-    let _ = stream.write_all(&upgrade::answer(code, status.message())).await;
+    let _ = stream
+        .write_all(&upgrade::answer(code, status.message()))
+        .await;
 }
 
 enum ReadError {
@@ -151,7 +155,9 @@ enum ReadError {
 
 /// Reads until a whole request head is in; returns the session's headers
 /// and the bytes that came after the head.
-async fn read_head(stream: &mut UnixStream) -> Result<(berth_gateway::buildkit::session::SessionHeaders, Vec<u8>), ReadError> {
+async fn read_head(
+    stream: &mut UnixStream,
+) -> Result<(berth_gateway::buildkit::session::SessionHeaders, Vec<u8>), ReadError> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
     loop {
@@ -209,7 +215,13 @@ async fn frame_both(
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            if tx.send(bk::BytesMessage { data: buf[..n].to_vec() }).await.is_err() {
+            if tx
+                .send(bk::BytesMessage {
+                    data: buf[..n].to_vec(),
+                })
+                .await
+                .is_err()
+            {
                 break;
             }
         }

@@ -14,7 +14,9 @@
 
 use tonic::metadata::{MetadataMap, MetadataValue};
 
-use super::session::{SessionError, SessionHeaders, KEY_METHOD, KEY_NAME, KEY_SHARED_KEY, KEY_UUID};
+use super::session::{
+    SessionError, SessionHeaders, KEY_METHOD, KEY_NAME, KEY_SHARED_KEY, KEY_UUID,
+};
 
 /// Longest request head read (64 method headers fit easily).
 pub const MAX_HEAD: usize = 16 << 10;
@@ -85,10 +87,14 @@ pub fn parse(buf: &[u8]) -> Result<Option<(SessionHeaders, usize)>, RequestError
     let mut req = httparse::Request::new(&mut headers);
     let len = match req.parse(buf) {
         Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => return Err(RequestError::TooLong),
+        Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => {
+            return Err(RequestError::TooLong)
+        }
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => {
-            return Err(RequestError::Malformed(format!("more than {MAX_HEADERS} headers")))
+            return Err(RequestError::Malformed(format!(
+                "more than {MAX_HEADERS} headers"
+            )))
         }
         Err(e) => return Err(RequestError::Malformed(e.to_string())),
     };
@@ -104,13 +110,14 @@ pub fn parse(buf: &[u8]) -> Result<Option<(SessionHeaders, usize)>, RequestError
     let (mut upgrade, mut connection) = (false, false);
     for h in req.headers.iter() {
         let name = h.name.to_ascii_lowercase();
-        let text = std::str::from_utf8(h.value).map_err(|_| {
-            RequestError::Malformed(format!("header {} is not text", h.name))
-        })?;
+        let text = std::str::from_utf8(h.value)
+            .map_err(|_| RequestError::Malformed(format!("header {} is not text", h.name)))?;
         match name.as_str() {
             "upgrade" => upgrade |= text.trim().eq_ignore_ascii_case("h2c"),
             "connection" => {
-                connection |= text.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+                connection |= text
+                    .split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
             }
             "content-length" if text.trim() != "0" => return Err(RequestError::Body),
             "transfer-encoding" => return Err(RequestError::Body),
@@ -145,7 +152,9 @@ fn is_session_path(path: &str) -> bool {
         .is_some_and(|v| {
             let mut parts = v.split('.');
             let num = |p: Option<&str>| {
-                p.is_some_and(|p| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit()))
+                p.is_some_and(|p| {
+                    !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit())
+                })
             };
             num(parts.next()) && num(parts.next()) && parts.next().is_none()
         })
@@ -174,7 +183,8 @@ pub fn answer(code: u16, message: &str) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    const GOOD: &str = "POST /session HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\
+    const GOOD: &str =
+        "POST /session HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\
 X-Docker-Expose-Session-Uuid: abc123\r\nX-Docker-Expose-Session-Name: ctx\r\n\
 X-Docker-Expose-Session-Sharedkey: k\r\n\
 X-Docker-Expose-Session-Grpc-Method: /moby.filesync.v1.FileSync/DiffCopy\r\n\
@@ -200,7 +210,10 @@ Authorization: Bearer secret\r\nContent-Length: 0\r\n\r\n";
         assert_eq!(h.shared_key.as_deref(), Some("k"));
         assert_eq!(
             h.methods,
-            ["/moby.filesync.v1.FileSync/DiffCopy", "/grpc.health.v1.Health/Check"]
+            [
+                "/moby.filesync.v1.FileSync/DiffCopy",
+                "/grpc.health.v1.Health/Check"
+            ]
         );
         // what follows the head is the session's
         let mut more = GOOD.as_bytes().to_vec();
@@ -238,26 +251,48 @@ Authorization: Bearer secret\r\nContent-Length: 0\r\n\r\n";
         let cases = [
             (GOOD.replacen("POST", "GET", 1), 404),
             (GOOD.replacen("Upgrade: h2c", "Upgrade: websocket", 1), 400),
-            (GOOD.replacen("Connection: Upgrade", "Connection: keep-alive", 1), 400),
-            (GOOD.replacen("Content-Length: 0", "Content-Length: 5", 1), 400),
-            (GOOD.replacen("Content-Length: 0", "Transfer-Encoding: chunked", 1), 400),
-            (GOOD.replacen("X-Docker-Expose-Session-Uuid: abc123\r\n", "", 1), 403),
             (
-                GOOD.replacen("X-Docker-Expose-Session-Name: ctx", "X-Docker-Expose-Session-Uuid: two", 1),
+                GOOD.replacen("Connection: Upgrade", "Connection: keep-alive", 1),
+                400,
+            ),
+            (
+                GOOD.replacen("Content-Length: 0", "Content-Length: 5", 1),
+                400,
+            ),
+            (
+                GOOD.replacen("Content-Length: 0", "Transfer-Encoding: chunked", 1),
+                400,
+            ),
+            (
+                GOOD.replacen("X-Docker-Expose-Session-Uuid: abc123\r\n", "", 1),
+                403,
+            ),
+            (
+                GOOD.replacen(
+                    "X-Docker-Expose-Session-Name: ctx",
+                    "X-Docker-Expose-Session-Uuid: two",
+                    1,
+                ),
                 403,
             ),
             (
                 GOOD.replacen("/grpc.health.v1.Health/Check", "/Health", 1),
                 403,
             ),
-            ("POST /session HTTP/1.1\r\nbad header\r\n\r\n".to_string(), 400),
+            (
+                "POST /session HTTP/1.1\r\nbad header\r\n\r\n".to_string(),
+                400,
+            ),
         ];
         for (req, code) in cases {
             let err = parse(req.as_bytes()).expect_err(&req);
             assert_eq!(err.status(), code, "{req}: {err}");
         }
-        let err = parse(GOOD.replacen("X-Docker-Expose-Session-Uuid: abc123\r\n", "", 1).as_bytes())
-            .unwrap_err();
+        let err = parse(
+            GOOD.replacen("X-Docker-Expose-Session-Uuid: abc123\r\n", "", 1)
+                .as_bytes(),
+        )
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
             "session metadata x-docker-expose-session-uuid is missing"

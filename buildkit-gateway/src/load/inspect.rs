@@ -303,7 +303,11 @@ mod tests {
             l[..link.len()].copy_from_slice(link.as_bytes());
             h.set_entry_type(*kind);
             h.set_mode(0o644);
-            let data: &[u8] = if *kind == tar::EntryType::Regular { b"x" } else { b"" };
+            let data: &[u8] = if *kind == tar::EntryType::Regular {
+                b"x"
+            } else {
+                b""
+            };
             h.set_size(data.len() as u64);
             h.set_cksum();
             b.append(&h, data).unwrap();

@@ -176,7 +176,10 @@ async fn check_quotas(
     let held = quota::content_held(up)
         .await
         .map_err(|s| upstream_error("listing the sandbox's content", s))?;
-    let adding = quota::new_bytes(&held, plan.blobs.iter().map(|b| (b.digest.as_str(), b.size)));
+    let adding = quota::new_bytes(
+        &held,
+        plan.blobs.iter().map(|b| (b.digest.as_str(), b.size)),
+    );
     let total = held.values().fold(0u64, |sum, s| sum.saturating_add(*s));
     let reservation = Reservation::take(total, adding, quotas.content_bytes)?;
     let mut manifests = std::collections::HashSet::new();

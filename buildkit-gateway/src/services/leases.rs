@@ -83,8 +83,7 @@ impl Leases {
         // The client's own leases count; the gateway's (its prefix) are
         // bounded by the loads and snapshots they hold.
         let _gate = CREATE_GATE.enter().await;
-        let count =
-            quota::lease_count(&ctx.up, |id| !id.starts_with(GATEWAY_LEASE_PREFIX)).await?;
+        let count = quota::lease_count(&ctx.up, |id| !id.starts_with(GATEWAY_LEASE_PREFIX)).await?;
         quota::check_count(
             &format!("lease {}", req.id),
             "leases",

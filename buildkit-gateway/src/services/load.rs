@@ -122,14 +122,8 @@ async fn run(ctx: &Ctx, peer: Peer, mut inbound: Streaming<LoadRequest>, tx: &Tx
                 }),
             }
         };
-        let res = load::import_archive(
-            &ctx.up,
-            &ctx.sb,
-            &ctx.quotas,
-            &spool.path,
-            &admit,
-            &ptx,
-        ).await;
+        let res =
+            load::import_archive(&ctx.up, &ctx.sb, &ctx.quotas, &spool.path, &admit, &ptx).await;
         drop(ptx);
         drop(spool);
         res

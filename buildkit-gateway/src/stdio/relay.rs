@@ -183,7 +183,10 @@ impl Process {
 
     /// The open write end: opened now if the shim's reader has come, else
     /// waited for; `None` when stdin is closed or the process ended first.
-    async fn open_stdin<'a>(&self, stdin: &'a mut Stdin) -> io::Result<Option<&'a mut pipe::Sender>> {
+    async fn open_stdin<'a>(
+        &self,
+        stdin: &'a mut Stdin,
+    ) -> io::Result<Option<&'a mut pipe::Sender>> {
         if let Stdin::Unopened(path) = stdin {
             let mut ended = self.ended.subscribe();
             let opened = loop {

@@ -244,7 +244,9 @@ async fn read_switch<S: tokio::io::AsyncRead + Unpin>(io: &mut S) -> Result<(), 
     let mut head = Vec::with_capacity(128);
     while !head.ends_with(b"\r\n\r\n") {
         if head.len() == MAX_ANSWER {
-            return Err(SessionError::Metadata("the gateway's answer is too long".into()));
+            return Err(SessionError::Metadata(
+                "the gateway's answer is too long".into(),
+            ));
         }
         head.push(io.read_u8().await.map_err(lost)?);
     }
@@ -372,7 +374,9 @@ X-Docker-Expose-Session-Grpc-Method: /grpc.health.v1.Health/Check\r\nContent-Len
         assert_eq!((s.code(), s.message()), (tonic::Code::Unavailable, "gone"));
 
         let mut io: &[u8] = b"HTTP/1.1 101 UPGR";
-        assert!(matches!(read_switch(&mut io).await, Err(SessionError::Refused(s)) if s.code() == tonic::Code::Unavailable));
+        assert!(
+            matches!(read_switch(&mut io).await, Err(SessionError::Refused(s)) if s.code() == tonic::Code::Unavailable)
+        );
     }
 
     struct NoSecrets;

@@ -64,7 +64,11 @@ fn a_snapshot_pinning_another_snapshot_is_refused() {
     if result.is_ok() {
         let _ = raw::block_on(raw::remove_snapshot(&key));
     }
-    assert_denied(result, &["daemon acts on"], "Snapshots.Prepare with a gc.ref label");
+    assert_denied(
+        result,
+        &["daemon acts on"],
+        "Snapshots.Prepare with a gc.ref label",
+    );
     assert_nothing_new(&before, "Snapshots.Prepare with a gc.ref label");
 }
 
@@ -91,7 +95,13 @@ fn ctr_creating_a_flat_lease_is_refused() {
     let _serial = serial();
     let before = Snapshot::take();
     let id = unique("flat-lease");
-    let out = gateway_ctr(&["leases", "create", "--id", &id, "containerd.io/gc.flat=true"]);
+    let out = gateway_ctr(&[
+        "leases",
+        "create",
+        "--id",
+        &id,
+        "containerd.io/gc.flat=true",
+    ]);
     if out.code == 0 {
         let _ = real_ctr(&["leases", "rm", &id]);
     }
@@ -106,11 +116,18 @@ fn a_lease_pinning_content_is_refused() {
     let id = unique("ref-lease");
     let result = raw::block_on(raw::create_lease(
         &id,
-        &[("containerd.io/gc.ref.content.x", &busybox_fixture().manifest_digest)],
+        &[(
+            "containerd.io/gc.ref.content.x",
+            &busybox_fixture().manifest_digest,
+        )],
     ));
     if result.is_ok() {
         let _ = raw::block_on(raw::delete_lease(&id));
     }
-    assert_denied(result, &["daemon acts on"], "Leases.Create with a gc.ref label");
+    assert_denied(
+        result,
+        &["daemon acts on"],
+        "Leases.Create with a gc.ref label",
+    );
     assert_nothing_new(&before, "Leases.Create with a gc.ref label");
 }

@@ -162,7 +162,11 @@ fn an_exec_without_no_new_privileges_still_gets_it() {
     let exec_id = unique("nnp");
     let process = process_with(|p| {
         p["noNewPrivileges"] = json!(false);
-        p["args"] = json!(["/bin/sh", "-c", "grep -E 'NoNewPrivs|CapEff' /proc/self/status > /tmp/nnp"]);
+        p["args"] = json!([
+            "/bin/sh",
+            "-c",
+            "grep -E 'NoNewPrivs|CapEff' /proc/self/status > /tmp/nnp"
+        ]);
     });
     raw::block_on(rpc::exec(&id, &exec_id, &process, "")).expect("Tasks.Exec");
     let status = raw::block_on(rpc::start_and_wait(&id, &exec_id)).expect("start and wait");
@@ -180,7 +184,12 @@ fn an_exec_without_no_new_privileges_still_gets_it() {
 #[track_caller]
 fn exec_id_refused(exec_id: &str) {
     let escaped = std::path::Path::new(GATEWAY_PRIVATE).join("etc");
-    exec_refused(exec_id, &process_with(|_| {}), "berth-relay", &["invalid", "id"]);
+    exec_refused(
+        exec_id,
+        &process_with(|_| {}),
+        "berth-relay",
+        &["invalid", "id"],
+    );
     assert!(
         !escaped.exists() && !std::path::Path::new("/etc/x").exists(),
         "an exec id escaped the io directory"

@@ -9,9 +9,8 @@ use containerd_client::services::v1::leases_client::LeasesClient;
 use containerd_client::services::v1::namespaces_client::NamespacesClient;
 use containerd_client::services::v1::tasks_client::TasksClient;
 use containerd_client::services::v1::{
-    Container, CreateRequest, ExecProcessRequest, ForwardRequest, GetNamespaceRequest,
-    InfoRequest, PublishRequest, ReadContentRequest, StartRequest, UpdateContainerRequest,
-    WaitRequest,
+    Container, CreateRequest, ExecProcessRequest, ForwardRequest, GetNamespaceRequest, InfoRequest,
+    PublishRequest, ReadContentRequest, StartRequest, UpdateContainerRequest, WaitRequest,
 };
 use tonic::metadata::MetadataValue;
 use tonic::Status;

@@ -192,7 +192,15 @@ fn an_image_on_another_namespaces_blob_reads_as_not_found() {
     if let Err(status) = created {
         assert_denied(Err::<(), _>(status), &["image"], "Images.Create");
     }
-    assert_status(read, &[Code::NotFound], &["not found"], "Content.Read via image");
-    assert_ne!(run.code, 0, "a container ran on another namespace's blob:\n{run}");
+    assert_status(
+        read,
+        &[Code::NotFound],
+        &["not found"],
+        "Content.Read via image",
+    );
+    assert_ne!(
+        run.code, 0,
+        "a container ran on another namespace's blob:\n{run}"
+    );
     assert_nothing_new(&before, "an image on another namespace's blob");
 }

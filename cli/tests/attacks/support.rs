@@ -36,9 +36,16 @@ pub fn spec_with(edit: impl FnOnce(&mut serde_json::Value)) -> String {
 /// ctr's default spec changed by `edit`, then with the text `placeholder`
 /// (a JSON string, quotes included) replaced by `raw`: how a test writes
 /// keys serde_json would never produce (case variants, duplicates, escapes).
-pub fn spec_text(edit: impl FnOnce(&mut serde_json::Value), placeholder: &str, raw: &str) -> String {
+pub fn spec_text(
+    edit: impl FnOnce(&mut serde_json::Value),
+    placeholder: &str,
+    raw: &str,
+) -> String {
     let spec = spec_with(edit);
-    assert!(spec.contains(placeholder), "{placeholder} is not in the spec");
+    assert!(
+        spec.contains(placeholder),
+        "{placeholder} is not in the spec"
+    );
     spec.replacen(placeholder, raw, 1)
 }
 
@@ -129,4 +136,3 @@ pub fn real_record(id: &str) -> String {
     out.ok();
     out.stdout
 }
-

@@ -17,7 +17,8 @@ const RUNS: usize = 30;
 
 /// What each container prints: `HOST-ETC` if /m is the host's /etc, then
 /// the workspace marker.
-const PROBE: &str = "if [ -e /m/os-release ] || [ -e /m/passwd ]; then echo HOST-ETC; fi; cat /m/marker";
+const PROBE: &str =
+    "if [ -e /m/os-release ] || [ -e /m/passwd ]; then echo HOST-ETC; fi; cat /m/marker";
 
 fn exchange(a: &str, b: &str) -> nix::Result<()> {
     renameat2(None, a, None, b, RenameFlags::RENAME_EXCHANGE)
@@ -44,7 +45,10 @@ fn bind_source_swapped_to_symlink() {
                 swaps.fetch_add(1, Ordering::Relaxed);
             }
             // Leave the directory in place, the link beside it.
-            if std::fs::symlink_metadata(&dir).map(|m| m.file_type().is_symlink()).unwrap_or(false) {
+            if std::fs::symlink_metadata(&dir)
+                .map(|m| m.file_type().is_symlink())
+                .unwrap_or(false)
+            {
                 exchange(&dir, &link).expect("RENAME_EXCHANGE");
             }
         })
@@ -53,11 +57,16 @@ fn bind_source_swapped_to_symlink() {
     let mount = format!("{dir}:/m");
     let mut outcomes = Vec::new();
     for _ in 0..RUNS {
-        outcomes.push(docker(&["run", "--rm", "-v", &mount, "busybox", "sh", "-c", PROBE]));
+        outcomes.push(docker(&[
+            "run", "--rm", "-v", &mount, "busybox", "sh", "-c", PROBE,
+        ]));
     }
     stop.store(true, Ordering::Relaxed);
     swapper.join().expect("swapper");
-    assert!(swaps.load(Ordering::Relaxed) > RUNS, "the swapper did not run");
+    assert!(
+        swaps.load(Ordering::Relaxed) > RUNS,
+        "the swapper did not run"
+    );
 
     let (mut mounted, mut refused) = (0, 0);
     for out in &outcomes {
@@ -73,7 +82,10 @@ fn bind_source_swapped_to_symlink() {
             assert_eq!(out.code, 125, "neither mounted nor refused:\n{out}");
             let err = out.stderr.to_lowercase();
             assert!(
-                err.contains("symlink") || err.contains("volume root") || err.contains("does not exist") || err.contains("no such file"),
+                err.contains("symlink")
+                    || err.contains("volume root")
+                    || err.contains("does not exist")
+                    || err.contains("no such file"),
                 "a refusal that does not name the swap:\n{out}"
             );
             refused += 1;

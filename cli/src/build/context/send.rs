@@ -255,8 +255,12 @@ impl Readers {
         let (queue, jobs) = std::sync::mpsc::channel::<(u32, PathBuf)>();
         let jobs = Arc::new(Mutex::new(jobs));
         for _ in 0..PARALLEL_FILES {
-            let (jobs, out, stats, failed) =
-                (Arc::clone(&jobs), out.clone(), stats.clone(), failed.clone());
+            let (jobs, out, stats, failed) = (
+                Arc::clone(&jobs),
+                out.clone(),
+                stats.clone(),
+                failed.clone(),
+            );
             tokio::task::spawn_blocking(move || loop {
                 let next = jobs.lock().expect("job queue").recv();
                 let Ok((id, source)) = next else { return };
