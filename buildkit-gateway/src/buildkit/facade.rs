@@ -305,7 +305,7 @@ pub enum SessionPipe {
     /// sent on the sender and received on the stream.
     Framed(
         tokio::sync::mpsc::Sender<bk::BytesMessage>,
-        Streaming<bk::BytesMessage>,
+        Box<Streaming<bk::BytesMessage>>,
     ),
 }
 
@@ -348,7 +348,7 @@ impl Facade {
                     tokio_stream::wrappers::ReceiverStream::new(rx),
                 );
                 let s = self.client().session(req).await.map_err(upstream)?;
-                Ok(SessionPipe::Framed(tx, s.into_inner()))
+                Ok(SessionPipe::Framed(tx, Box::new(s.into_inner())))
             }
         }
     }

@@ -202,7 +202,7 @@ async fn frame_both(
     client: UnixStream,
     early: Vec<u8>,
     tx: mpsc::Sender<bk::BytesMessage>,
-    mut rx: tonic::Streaming<bk::BytesMessage>,
+    mut rx: Box<tonic::Streaming<bk::BytesMessage>>,
 ) {
     let (mut cr, mut cw) = client.into_split();
     let up = async move {
