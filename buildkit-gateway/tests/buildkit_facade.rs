@@ -414,3 +414,131 @@ X-Docker-Expose-Session-Sharedkey: k\r\nX-Docker-Expose-Session-Grpc-Method: /gr
         "no allow line in the log:\n{log}"
     );
 }
+
+/// A buildkitd stand-in for the framing of a session: its `Control.Session`
+/// echoes every `BytesMessage` back and records the metadata it was
+/// opened with. Every other method is unimplemented.
+mod echo {
+    use berth_proto::buildkit::control::{self as bk, control_server};
+    use std::sync::{Arc, Mutex};
+    use tonic::{Request, Response, Status, Streaming};
+
+    type Stream<T> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send>>;
+
+    #[derive(Clone, Default)]
+    pub struct Echo {
+        pub seen: Arc<Mutex<Vec<tonic::metadata::MetadataMap>>>,
+    }
+
+    #[tonic::async_trait]
+    impl control_server::Control for Echo {
+        async fn disk_usage(
+            &self,
+            _: Request<bk::DiskUsageRequest>,
+        ) -> Result<Response<bk::DiskUsageResponse>, Status> {
+            Err(Status::unimplemented(""))
+        }
+        type PruneStream = Stream<bk::UsageRecord>;
+        async fn prune(
+            &self,
+            _: Request<bk::PruneRequest>,
+        ) -> Result<Response<Self::PruneStream>, Status> {
+            Err(Status::unimplemented(""))
+        }
+        async fn solve(
+            &self,
+            _: Request<bk::SolveRequest>,
+        ) -> Result<Response<bk::SolveResponse>, Status> {
+            Err(Status::unimplemented(""))
+        }
+        type StatusStream = Stream<bk::StatusResponse>;
+        async fn status(
+            &self,
+            _: Request<bk::StatusRequest>,
+        ) -> Result<Response<Self::StatusStream>, Status> {
+            Err(Status::unimplemented(""))
+        }
+        type SessionStream = Stream<bk::BytesMessage>;
+        async fn session(
+            &self,
+            req: Request<Streaming<bk::BytesMessage>>,
+        ) -> Result<Response<Self::SessionStream>, Status> {
+            self.seen.lock().unwrap().push(req.metadata().clone());
+            Ok(Response::new(Box::pin(req.into_inner())))
+        }
+        async fn list_workers(
+            &self,
+            _: Request<bk::ListWorkersRequest>,
+        ) -> Result<Response<bk::ListWorkersResponse>, Status> {
+            Err(Status::unimplemented(""))
+        }
+        async fn info(
+            &self,
+            _: Request<bk::InfoRequest>,
+        ) -> Result<Response<bk::InfoResponse>, Status> {
+            Err(Status::unimplemented(""))
+        }
+    }
+
+    /// Serves an `Echo` on `path` until the test ends.
+    pub fn serve(path: &std::path::Path) -> Echo {
+        let echo = Echo::default();
+        let listener = tokio::net::UnixListener::bind(path).unwrap();
+        let svc = control_server::ControlServer::new(echo.clone());
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(svc)
+                .serve_with_incoming(tokio_stream::wrappers::UnixListenerStream::new(listener)),
+        );
+        echo
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_over_http_to_a_buildkitd_is_framed_both_ways_with_only_checked_headers() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let path = std::env::temp_dir().join(format!("berth-echo-bk-{:x}.sock", rand::random::<u64>()));
+    let echo = echo::serve(&path);
+    let gw = start_gateway_to(&format!("unix://{}", path.display()));
+    let mut s = tokio::net::UnixStream::connect(&gw.socket).await.unwrap();
+    let head = session_head(
+        "X-Docker-Expose-Session-Uuid: berthechosession\r\nX-Docker-Expose-Session-Grpc-Method: /grpc.health.v1.Health/Check\r\nAuthorization: Bearer secret\r\nX-Other: 1\r\n",
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    while !answer.ends_with(b"\r\n\r\n") {
+        answer.push(s.read_u8().await.unwrap());
+    }
+    assert!(
+        answer.starts_with(b"HTTP/1.1 101 "),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    // 300 KiB both ways: more than one BytesMessage of the gateway's
+    let payload: Vec<u8> = (0..300 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let (mut rd, mut wr) = s.into_split();
+    let sent = payload.clone();
+    let writer = tokio::spawn(async move {
+        wr.write_all(&sent).await.unwrap();
+        wr
+    });
+    let mut back = vec![0u8; payload.len()];
+    tokio::time::timeout(Duration::from_secs(10), rd.read_exact(&mut back))
+        .await
+        .expect("the echo comes back within 10 s")
+        .unwrap();
+    assert!(back == payload, "the bytes came back changed");
+    drop(writer.await.unwrap());
+    let seen = echo.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    let md = &seen[0];
+    assert_eq!(
+        md.get("x-docker-expose-session-uuid").unwrap(),
+        "berthechosession"
+    );
+    assert!(
+        md.get("authorization").is_none() && md.get("x-other").is_none(),
+        "{md:?}"
+    );
+    let _ = std::fs::remove_file(&path);
+}
