@@ -392,6 +392,21 @@ async fn other_http_requests_are_refused_before_buildkit() {
         !up.reached().await,
         "a refused request reached the upstream"
     );
+    // each refusal is one audit line, with what was asked for
+    let log = gw.log();
+    for object in ["GET /_ping", "POST /grpc"] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains(&format!("\"object\":\"{object}\""))
+                    && l.contains("\"verdict\":\"deny\"")),
+            "no deny line for {object}:\n{log}"
+        );
+    }
+    let denies = log
+        .lines()
+        .filter(|l| l.contains("\"verdict\":\"deny\""))
+        .count();
+    assert_eq!(denies, 4, "{log}");
 }
 
 #[tokio::test]

@@ -330,6 +330,20 @@ impl Facade {
         }
     }
 
+    /// Logs a request on the BuildKit socket that is not a session at all
+    /// (another path, no upgrade, a malformed head): refused by the
+    /// gateway, under the session's rule, before anything went upstream.
+    pub fn refused_request(&self, peer: Peer, object: &str, reason: &str) {
+        log(
+            peer,
+            &SESSION,
+            object,
+            Verdict::Deny,
+            SESSION.rule,
+            &[reason.to_string()],
+        );
+    }
+
     /// Opens an admitted session on the upstream, with only its checked
     /// headers.
     pub async fn session_pipe(&self, headers: &SessionHeaders) -> Result<SessionPipe> {
@@ -347,19 +361,40 @@ impl Facade {
                     tonic::Extensions::default(),
                     tokio_stream::wrappers::ReceiverStream::new(rx),
                 );
-                let s = self.client().session(req).await.map_err(upstream)?;
+                let opened = tokio::time::timeout(SESSION_OPEN_TIMEOUT, self.client().session(req))
+                    .await
+                    .map_err(|_| {
+                        audit::internal_error("buildkit session: no answer from buildkitd in 10 s");
+                        GatewayError::client(
+                            Code::Unavailable,
+                            "buildkit is not reachable from the gateway",
+                        )
+                    })?;
+                let s = opened.map_err(upstream)?;
                 Ok(SessionPipe::Framed(tx, Box::new(s.into_inner())))
             }
         }
     }
 }
 
+/// How long a buildkitd may take to answer `Control.Session`'s headers.
+const SESSION_OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The session could not be opened upstream: BuildKit's host is not there
+/// (Unavailable), or it answered the upgrade with something other than
+/// `101` (Unknown, its words in the gateway's log only).
 fn unreachable_session(e: berth_gateway::buildkit::dial::DialError) -> GatewayError {
+    use berth_gateway::buildkit::dial::DialError;
     audit::internal_error(&format!("buildkit session: {e}"));
-    GatewayError::client(
-        Code::Unavailable,
-        "buildkit is not reachable from the gateway",
-    )
+    match &e {
+        DialError::Upgrade { detail, .. } if detail.starts_with("expected 101") => {
+            GatewayError::client(Code::Unknown, "buildkit refused the build session")
+        }
+        _ => GatewayError::client(
+            Code::Unavailable,
+            "buildkit is not reachable from the gateway",
+        ),
+    }
 }
 
 /// The largest chunk of the daemon's session bytes put into one

@@ -18,17 +18,24 @@ use berth_proto::buildkit::control as bk;
 use nix::sys::socket::{recv, MsgFlags};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tonic::Status;
 
 use crate::audit::{self, Peer};
 use crate::buildkit_facade::{Facade, SessionPipe};
 use crate::error::GatewayError;
 
-/// How long a new connection may take to send what it wants.
+/// How long a new connection may take to say what it wants: its first
+/// bytes and, for HTTP/1.1, its whole request head (one deadline for both).
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Copy buffer per direction of a session.
-const COPY_BUF: usize = 256 << 10;
+const COPY_BUF: usize = 64 << 10;
+/// Connections not yet past their first bytes or request head; more are
+/// closed at once (a sandbox opening connections and saying nothing).
+const MAX_PENDING: usize = 64;
+/// Sessions open at once through this gateway; one more is answered 503.
+/// A build holds one.
+const MAX_SESSIONS: usize = 32;
 /// Largest `BytesMessage` made from a client's bytes (buildkitd upstream).
 const FRAME: usize = 64 << 10;
 
@@ -39,28 +46,50 @@ pub async fn accept(
     facade: Arc<Facade>,
     grpc: mpsc::Sender<std::io::Result<UnixStream>>,
 ) {
+    let limits = Limits {
+        pending: Arc::new(Semaphore::new(MAX_PENDING)),
+        sessions: Arc::new(Semaphore::new(MAX_SESSIONS)),
+    };
+    let mut last_warning: Option<tokio::time::Instant> = None;
     loop {
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
             Err(e) => {
-                // EMFILE and the like: wait rather than spin.
-                audit::warn(&format!("accepting on the BuildKit socket: {e}"));
+                // EMFILE and the like: wait rather than spin, and say so
+                // once a minute at most.
+                if last_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+                    audit::warn(&format!("accepting on the BuildKit socket: {e}"));
+                    last_warning = Some(tokio::time::Instant::now());
+                }
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
-        let (facade, grpc) = (facade.clone(), grpc.clone());
+        let Ok(pending) = limits.pending.clone().try_acquire_owned() else {
+            continue; // dropped: closed
+        };
+        let (facade, grpc, sessions) = (facade.clone(), grpc.clone(), limits.sessions.clone());
         tokio::spawn(async move {
-            match tokio::time::timeout(HEAD_TIMEOUT, first_bytes(&stream)).await {
+            let deadline = tokio::time::Instant::now() + HEAD_TIMEOUT;
+            match tokio::time::timeout_at(deadline, first_bytes(&stream)).await {
                 Ok(Ok(Protocol::Http2)) => {
+                    drop(pending);
                     let _ = grpc.send(Ok(stream)).await;
                 }
-                Ok(Ok(Protocol::Http1)) => serve_http(&facade, stream).await,
+                Ok(Ok(Protocol::Http1)) => {
+                    serve_http(&facade, stream, deadline, pending, &sessions).await
+                }
                 // Closed, failed or silent before saying anything.
                 Ok(Err(_)) | Err(_) => {}
             }
         });
     }
+}
+
+/// The caps on what one sandbox can hold open on the socket.
+struct Limits {
+    pending: Arc<Semaphore>,
+    sessions: Arc<Semaphore>,
 }
 
 /// Peeks until the first bytes tell the protocol.
@@ -92,10 +121,19 @@ fn peer_of(stream: &UnixStream) -> Peer {
     }
 }
 
-/// One HTTP/1.1 connection: a session, or a refusal.
-async fn serve_http(facade: &Facade, mut stream: UnixStream) {
+/// One HTTP/1.1 connection: a session, or a refusal. `pending` is held
+/// until the head is read, a session permit while the session lasts.
+async fn serve_http(
+    facade: &Facade,
+    mut stream: UnixStream,
+    deadline: tokio::time::Instant,
+    pending: OwnedSemaphorePermit,
+    sessions: &Arc<Semaphore>,
+) {
     let peer = peer_of(&stream);
-    let (headers, early) = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream)).await {
+    let read = tokio::time::timeout_at(deadline, read_head(&mut stream)).await;
+    drop(pending);
+    let (headers, early) = match read {
         Ok(Ok(found)) => found,
         Ok(Err(ReadError::Request(e))) => {
             let status = e.status();
@@ -106,7 +144,11 @@ async fn serve_http(facade: &Facade, mut stream: UnixStream) {
                         .message()
                         .to_string()
                 }
-                other => other.to_string(),
+                other => {
+                    let reason = other.to_string();
+                    facade.refused_request(peer, &other.request_line(), &reason);
+                    reason
+                }
             };
             let _ = stream.write_all(&upgrade::answer(status, &message)).await;
             return;
@@ -116,6 +158,13 @@ async fn serve_http(facade: &Facade, mut stream: UnixStream) {
     let headers = match facade.admit_session(peer, Ok(headers)) {
         Ok(h) => h,
         Err(e) => return refuse(&mut stream, e).await,
+    };
+    let Ok(_session) = sessions.clone().try_acquire_owned() else {
+        let message =
+            format!("too many build sessions open through this gateway (at most {MAX_SESSIONS})");
+        audit::warn(&message);
+        let _ = stream.write_all(&upgrade::answer(503, &message)).await;
+        return;
     };
     let pipe = match facade.session_pipe(&headers).await {
         Ok(p) => p,
@@ -141,6 +190,8 @@ async fn refuse(stream: &mut UnixStream, e: GatewayError) {
         tonic::Code::PermissionDenied => 403,
         tonic::Code::Unavailable => 503,
         tonic::Code::InvalidArgument => 400,
+        // BuildKit's host answered the session with something else
+        tonic::Code::Unknown => 502,
         _ => 500,
     };
     let _ = stream
@@ -165,7 +216,13 @@ async fn read_head(
         if n == 0 {
             return Err(ReadError::Io);
         }
+        // the blank line may straddle two reads
+        let from = buf.len().saturating_sub(3);
         buf.extend_from_slice(&chunk[..n]);
+        let ended = buf[from..].windows(4).any(|w| w == b"\r\n\r\n");
+        if !ended && buf.len() < upgrade::MAX_HEAD {
+            continue;
+        }
         if let Some((headers, len)) = upgrade::parse(&buf).map_err(ReadError::Request)? {
             return Ok((headers, buf.split_off(len)));
         }

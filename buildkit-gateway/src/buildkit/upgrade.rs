@@ -68,6 +68,15 @@ pub enum RequestError {
 }
 
 impl RequestError {
+    /// What the refused request asked for, as the audit line's object:
+    /// `METHOD PATH` when it got that far.
+    pub fn request_line(&self) -> String {
+        match self {
+            RequestError::NotServed(method, path) => format!("{method} {path}"),
+            _ => String::new(),
+        }
+    }
+
     /// The HTTP status the answer carries.
     pub fn status(&self) -> u16 {
         match self {

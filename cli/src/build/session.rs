@@ -161,17 +161,28 @@ impl Session {
         services: Services,
     ) -> Result<Session, SessionError> {
         let md = metadata(who, services.methods())?;
-        let mut stream = tokio::net::UnixStream::connect(socket).await.map_err(|e| {
-            SessionError::Refused(tonic::Status::unavailable(format!(
-                "connecting to {}: {e}",
-                socket.display()
-            )))
-        })?;
-        stream
-            .write_all(session_request(&md).as_bytes())
+        let opening = async {
+            let mut stream = tokio::net::UnixStream::connect(socket).await.map_err(|e| {
+                SessionError::Refused(tonic::Status::unavailable(format!(
+                    "connecting to {}: {e}",
+                    socket.display()
+                )))
+            })?;
+            stream
+                .write_all(session_request(&md).as_bytes())
+                .await
+                .map_err(lost)?;
+            read_switch(&mut stream).await?;
+            Ok::<_, SessionError>(stream)
+        };
+        let stream = tokio::time::timeout(OPEN_TIMEOUT, opening)
             .await
-            .map_err(lost)?;
-        read_switch(&mut stream).await?;
+            .map_err(|_| {
+                SessionError::Refused(tonic::Status::unavailable(format!(
+                    "the berth gateway did not open the build session within {} s",
+                    OPEN_TIMEOUT.as_secs()
+                )))
+            })??;
         let routes = services.routes;
         let task = tokio::spawn(async move {
             let service = hyper_util::service::TowerToHyperService::new(routes);
@@ -208,6 +219,9 @@ impl Drop for Session {
 
 /// Longest response head or refusal body read from the gateway.
 const MAX_ANSWER: usize = 16 << 10;
+/// How long the gateway may take to open a session (it waits up to 10 s
+/// for BuildKit's host itself).
+const OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The `POST /session` head for the checked metadata `md`, with the header
 /// names as Docker's API spells them.
@@ -251,7 +265,13 @@ async fn read_switch<S: tokio::io::AsyncRead + Unpin>(io: &mut S) -> Result<(), 
         head.push(io.read_u8().await.map_err(lost)?);
     }
     let head = String::from_utf8_lossy(&head).into_owned();
-    let code: u16 = head
+    let status_line = head.lines().next().unwrap_or_default();
+    if !status_line.starts_with("HTTP/1.") {
+        return Err(SessionError::Refused(tonic::Status::unavailable(format!(
+            "the berth gateway did not answer the build session in HTTP: {status_line:?}"
+        ))));
+    }
+    let code: u16 = status_line
         .split(' ')
         .nth(1)
         .and_then(|c| c.parse().ok())
@@ -259,6 +279,8 @@ async fn read_switch<S: tokio::io::AsyncRead + Unpin>(io: &mut S) -> Result<(), 
     if code == 101 {
         return Ok(());
     }
+    // the words after the code, for a refusal whose body got lost
+    let reason = status_line.splitn(3, ' ').nth(2).unwrap_or_default();
     let length = head
         .lines()
         .filter_map(|l| l.split_once(':'))
@@ -267,13 +289,15 @@ async fn read_switch<S: tokio::io::AsyncRead + Unpin>(io: &mut S) -> Result<(), 
         .unwrap_or(0)
         .min(MAX_ANSWER);
     let mut body = vec![0u8; length];
-    io.read_exact(&mut body).await.map_err(lost)?;
-    let message = String::from_utf8_lossy(&body).trim().to_string();
+    let message = match io.read_exact(&mut body).await {
+        Ok(_) => String::from_utf8_lossy(&body).trim().to_string(),
+        Err(_) => reason.to_string(),
+    };
     let code = match code {
         403 => tonic::Code::PermissionDenied,
         400 | 404 | 431 => tonic::Code::InvalidArgument,
-        503 => tonic::Code::Unavailable,
-        _ => tonic::Code::Unknown,
+        // the gateway or BuildKit's host failed: a daemon error
+        _ => tonic::Code::Unavailable,
     };
     Err(SessionError::Refused(tonic::Status::new(code, message)))
 }
@@ -372,6 +396,22 @@ X-Docker-Expose-Session-Grpc-Method: /grpc.health.v1.Health/Check\r\nContent-Len
             panic!("not refused");
         };
         assert_eq!((s.code(), s.message()), (tonic::Code::Unavailable, "gone"));
+
+        let mut io: &[u8] =
+            b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 40\r\n\r\nbuildkit refused";
+        let Err(SessionError::Refused(s)) = read_switch(&mut io).await else {
+            panic!("not refused");
+        };
+        // a short body: the status line's words stand in for it
+        assert_eq!(
+            (s.code(), s.message()),
+            (tonic::Code::Unavailable, "Bad Gateway")
+        );
+
+        let mut io: &[u8] = b"garbage\r\n\r\n";
+        assert!(
+            matches!(read_switch(&mut io).await, Err(SessionError::Refused(s)) if s.code() == tonic::Code::Unavailable)
+        );
 
         let mut io: &[u8] = b"HTTP/1.1 101 UPGR";
         assert!(
